@@ -1,0 +1,106 @@
+"""Errors raised by kdataset, each naming the culprit: the line, id, column or file."""
+
+from __future__ import annotations
+
+import dataclasses
+
+_MAX_LISTED = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One problem found in a manifest.
+
+    Attributes:
+        message: What is wrong, in one sentence.
+        line: Where the row is: `"line 12 of train.csv"` for a CSV file,
+            `"row 10"` for a DataFrame, or `None` for a problem of the whole
+            manifest (a missing column, say).
+        id: The sample id of the row, if the problem is about one row.
+        column: The column concerned, if any.
+        path: The file concerned, if any.
+    """
+
+    message: str
+    line: str | None = None
+    id: str | None = None
+    column: str | None = None
+    path: str | None = None
+
+    def __str__(self):
+        where = []
+        if self.line is not None:
+            where.append(self.line)
+        if self.id is not None:
+            where.append(f"id {self.id!r}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        if self.path is not None:
+            where.append(f"path {self.path!r}")
+        prefix = f"{', '.join(where)}: " if where else ""
+        return f"{prefix}{self.message}"
+
+
+class ManifestError(ValueError):
+    """A manifest cannot be used as given.
+
+    Raised by `ManifestDataset` before any training starts. `problems` holds
+    every problem found, not only the first; the message lists the first ten.
+
+    Attributes:
+        problems: A list of `Problem`.
+    """
+
+    def __init__(self, problems, source=None):
+        self.problems = list(problems)
+        self.source = source
+        where = f" {source}" if source else ""
+        count = len(self.problems)
+        lines = [f"Invalid manifest{where}: {count} problem{'s' if count != 1 else ''} found."]
+        lines += [f"  - {p}" for p in self.problems[:_MAX_LISTED]]
+        if count > _MAX_LISTED:
+            lines.append(f"  ... and {count - _MAX_LISTED} more.")
+        super().__init__("\n".join(lines))
+
+    def __reduce__(self):
+        return (type(self), (self.problems, self.source))
+
+
+class SampleError(ValueError):
+    """A sample could not be loaded: the file is unreadable, truncated, or of
+    another shape or dtype than the first sample.
+
+    Attributes:
+        path: The file.
+        line: Where its row is in the manifest.
+        id: The sample id.
+        reason: What went wrong.
+    """
+
+    def __init__(self, reason, path=None, line=None, id=None):
+        self.reason = reason
+        self.path = path
+        self.line = line
+        self.id = id
+        where = [p for p in (line, None if id is None else f"id {id!r}") if p]
+        if path is not None:
+            where.append(f"path {path!r}")
+        prefix = f"Could not load the sample at {', '.join(where)}: " if where else ""
+        super().__init__(f"{prefix}{reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.reason, self.path, self.line, self.id))
+
+
+def plural(count, word):
+    """`"1 row"`, `"2 rows"`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def listing(values, limit=_MAX_LISTED):
+    """A short, quoted listing of values: `'a', 'b', ... (12 in all)`."""
+    values = list(values)
+    shown = ", ".join(repr(v) for v in values[:limit])
+    if len(values) > limit:
+        shown += f", ... ({len(values)} in all)"
+    return shown

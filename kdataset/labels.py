@@ -1,0 +1,438 @@
+"""Labels: class order, encoding and decoding, one-hot through `keras.ops`, class weights."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+
+import numpy as np
+
+from kdataset.errors import listing, plural
+
+_FORMAT = "kdataset.LabelEncoder"
+_FORMAT_VERSION = 1
+
+
+def _is_missing(value):
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, str) and not value.strip():
+        return True
+    try:
+        return bool(value is np.nan or (np.ndim(value) == 0 and np.isnan(value)))
+    except TypeError:
+        return False
+
+
+def _native(value):
+    """A numpy scalar as the Python value it stands for, so classes survive JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _as_number(value):
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, numbers.Number):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return None if math.isnan(number) else number
+    return None
+
+
+def sort_classes(values):
+    """Class names in the order kdataset gives them indices.
+
+    Numbers (and strings that are numbers) sort numerically, so `2` comes before
+    `10`; anything else sorts as text.
+
+    Args:
+        values: An iterable of class names; duplicates are dropped.
+
+    Returns:
+        A list of distinct class names, in index order.
+    """
+    distinct = list(dict.fromkeys(_native(v) for v in values))
+    numbers_ = [_as_number(v) for v in distinct]
+    if distinct and all(n is not None for n in numbers_):
+        return [v for _, _, v in sorted(zip(numbers_, map(str, distinct), distinct))]
+    return sorted(distinct, key=str)
+
+
+class LabelEncoder:
+    """Maps class names to indices and back, in a fixed, saved order.
+
+    Classes are sorted (numerically when they are numbers, so `2` comes
+    before `10`) unless given explicitly. Encoding a label the encoder has not
+    seen raises an error naming it.
+
+    Args:
+        classes: Optional list of class names in index order. When given,
+            `fit` only checks labels against it.
+        multi_label: Whether each sample may carry several labels (a list of
+            names, or one string split on `separator`).
+        separator: For multi-label data held in one string per sample, the
+            string between labels, e.g. `"|"` for `"cat|dog"`.
+
+    Example:
+
+    >>> enc = LabelEncoder().fit(["cat", "dog", "cat", "bird"])
+    >>> enc.classes
+    ['bird', 'cat', 'dog']
+    >>> enc.encode(["dog", "bird"]).tolist()
+    [2, 0]
+    >>> enc.decode([1, 2])
+    ['cat', 'dog']
+    """
+
+    def __init__(self, classes=None, multi_label=False, separator=None):
+        if separator is not None and not (isinstance(separator, str) and separator):
+            raise ValueError(
+                "Invalid `separator`: expected a non-empty string or None. "
+                f"Received: separator={separator!r}"
+            )
+        self.multi_label = bool(multi_label or separator is not None)
+        self.separator = separator
+        self._classes = None
+        self._index = None
+        if classes is not None:
+            self._set_classes(list(classes), source="`classes`")
+
+    # -- fitting ---------------------------------------------------------
+
+    def _set_classes(self, classes, source):
+        classes = [_native(c) for c in classes]
+        if not classes:
+            raise ValueError(f"Invalid {source}: expected at least one class. Received: []")
+        missing = [c for c in classes if _is_missing(c)]
+        if missing:
+            raise ValueError(
+                f"Invalid {source}: class names cannot be empty. Received: {classes!r}"
+            )
+        seen, duplicates = set(), []
+        for c in classes:
+            if c in seen:
+                duplicates.append(c)
+            seen.add(c)
+        if duplicates:
+            raise ValueError(
+                f"Invalid {source}: class names must be distinct. Repeated: {listing(duplicates)}"
+            )
+        self._classes = classes
+        self._index = {c: i for i, c in enumerate(classes)}
+
+    def split(self, label):
+        """The list of class names one sample carries (multi-label encoders)."""
+        if isinstance(label, str):
+            if self.separator is None:
+                return [label.strip()] if label.strip() else []
+            return [part.strip() for part in label.split(self.separator) if part.strip()]
+        if isinstance(label, list | tuple | set | frozenset | np.ndarray):
+            return [_native(v) for v in label]
+        if _is_missing(label):
+            return []
+        return [_native(label)]
+
+    def _flat(self, labels):
+        if self.multi_label:
+            return [name for label in labels for name in self.split(label)]
+        return [_native(label) for label in labels]
+
+    def fit(self, labels):
+        """Learns the classes from labels, or checks them against given classes.
+
+        Args:
+            labels: An iterable of labels, one per sample (for multi-label
+                encoders, lists of names or separated strings).
+
+        Returns:
+            The encoder itself.
+
+        Raises:
+            ValueError: a label is empty, or, with `classes` given, unknown.
+        """
+        labels = list(labels)
+        flat = self._flat(labels)
+        empty = [
+            i
+            for i, label in enumerate(labels)
+            if (not self.split(label) if self.multi_label else _is_missing(label))
+        ]
+        if empty:
+            raise ValueError(
+                f"Empty labels at {plural(len(empty), 'position')} {listing(empty)}: "
+                "every sample needs a label."
+            )
+        if self._classes is None:
+            self._set_classes(sort_classes(flat), source="labels")
+        else:
+            self._check_known(flat)
+        return self
+
+    def _check_known(self, names):
+        unknown = [n for n in dict.fromkeys(names) if n not in self._index]
+        if unknown:
+            raise ValueError(
+                f"Unknown {plural(len(unknown), 'label')}: {listing(unknown)}. "
+                f"Known classes: {listing(self._classes)}"
+            )
+
+    # -- using -----------------------------------------------------------
+
+    def _require_fitted(self):
+        if self._classes is None:
+            raise ValueError(
+                "This LabelEncoder has no classes yet: call `fit(labels)` first or pass `classes=`."
+            )
+
+    @property
+    def classes(self):
+        """Class names in index order."""
+        self._require_fitted()
+        return list(self._classes)
+
+    @property
+    def num_classes(self):
+        """How many classes there are."""
+        return len(self.classes)
+
+    def index(self, name):
+        """The index of one class name."""
+        self._require_fitted()
+        self._check_known([_native(name)])
+        return self._index[_native(name)]
+
+    def encode(self, labels):
+        """Class indices for single-label data, multi-hot rows for multi-label data.
+
+        Args:
+            labels: An iterable of labels, one per sample.
+
+        Returns:
+            For single-label encoders an `int32` array of shape `(n,)`; for
+            multi-label encoders a `float32` array of shape `(n, num_classes)`.
+
+        Raises:
+            ValueError: a label is not one of `classes`.
+        """
+        self._require_fitted()
+        labels = list(labels)
+        if self.multi_label:
+            return _to_numpy(self.multi_hot(labels))
+        names = [_native(label) for label in labels]
+        self._check_known(names)
+        return np.fromiter((self._index[n] for n in names), dtype=np.int32, count=len(names))
+
+    def one_hot(self, labels):
+        """One-hot rows through `keras.ops`, as a tensor of the active backend.
+
+        Args:
+            labels: An iterable of class names (single-label encoders).
+
+        Returns:
+            A `float32` tensor of shape `(n, num_classes)`.
+        """
+        import keras
+
+        if self.multi_label:
+            return self.multi_hot(labels)
+        indices = self.encode(labels)
+        return keras.ops.one_hot(indices, self.num_classes, dtype="float32")
+
+    def multi_hot(self, labels):
+        """Multi-hot rows through `keras.ops`, as a tensor of the active backend.
+
+        Args:
+            labels: An iterable of labels, each a list of class names or, with
+                `separator`, one string.
+
+        Returns:
+            A `float32` tensor of shape `(n, num_classes)`; a row has a 1 for
+            each class the sample carries.
+        """
+        import keras
+
+        self._require_fitted()
+        rows = [self.split(label) if self.multi_label else [_native(label)] for label in labels]
+        self._check_known([n for row in rows for n in row])
+        width = max([len(row) for row in rows] + [1])
+        # Rows are padded with an extra class index that is sliced off after
+        # encoding, so a sample with no labels becomes a row of zeros on every
+        # backend (keras.ops.one_hot of an out-of-range index raises on torch).
+        pad = self.num_classes
+        padded = np.full((len(rows), width), pad, dtype=np.int32)
+        for i, row in enumerate(rows):
+            padded[i, : len(row)] = [self._index[n] for n in row]
+        encoded = keras.ops.multi_hot(padded, self.num_classes + 1, dtype="float32")
+        return encoded[:, : self.num_classes]
+
+    def decode(self, encoded, threshold=0.5):
+        """Class names from indices, one-hot rows or predicted probabilities.
+
+        Args:
+            encoded: Class indices of shape `(n,)`, or rows of shape
+                `(n, num_classes)` such as `model.predict` output. Rows are
+                argmaxed for single-label encoders and thresholded for
+                multi-label ones. A tensor of any backend is accepted.
+            threshold: For multi-label encoders, the score at or above which a
+                class is taken.
+
+        Returns:
+            A list of class names (single-label), or of lists of class names
+            (multi-label).
+        """
+        self._require_fitted()
+        array = _to_numpy(encoded)
+        if array.ndim == 2:
+            if array.shape[1] != self.num_classes:
+                raise ValueError(
+                    f"Invalid `encoded`: expected rows of {self.num_classes} scores, "
+                    f"one per class. Received shape {array.shape}"
+                )
+            if self.multi_label:
+                return [
+                    [self._classes[j] for j in np.flatnonzero(row >= threshold)] for row in array
+                ]
+            indices = array.argmax(axis=1)
+        elif array.ndim == 1:
+            if array.size and not np.issubdtype(array.dtype, np.integer):
+                if not np.all(np.mod(array, 1) == 0):
+                    raise ValueError(
+                        "Invalid `encoded`: a 1-D input must hold class indices. "
+                        f"Received values such as {array[:3].tolist()}"
+                    )
+            indices = array.astype(np.int64)
+            bad = indices[(indices < 0) | (indices >= self.num_classes)]
+            if bad.size:
+                raise ValueError(
+                    f"Invalid `encoded`: class indices must be in [0, {self.num_classes}). "
+                    f"Received: {listing(np.unique(bad).tolist())}"
+                )
+        else:
+            raise ValueError(
+                "Invalid `encoded`: expected indices of shape (n,) or rows of shape "
+                f"(n, num_classes). Received shape {array.shape}"
+            )
+        if self.multi_label:
+            return [[self._classes[i]] for i in indices]
+        return [self._classes[i] for i in indices]
+
+    # -- saving ----------------------------------------------------------
+
+    def get_config(self):
+        """The encoder as plain data (JSON-safe)."""
+        self._require_fitted()
+        return {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "classes": list(self._classes),
+            "multi_label": self.multi_label,
+            "separator": self.separator,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuilds an encoder from `get_config()` output."""
+        if not isinstance(config, dict) or "classes" not in config:
+            raise ValueError(
+                "Invalid label encoder config: expected a dict with 'classes'. "
+                f"Received: {str(config)[:100]}"
+            )
+        return cls(
+            classes=config["classes"],
+            multi_label=config.get("multi_label", False),
+            separator=config.get("separator"),
+        )
+
+    def save(self, path):
+        """Writes the encoder as readable JSON, to ship beside a model."""
+        with open(os.fspath(path), "w", encoding="utf-8") as f:
+            json.dump(self.get_config(), f, indent=2, ensure_ascii=False)
+            f.write("\n")
+
+    @classmethod
+    def load(cls, path):
+        """Reads an encoder written by `save`."""
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                config = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"Invalid label encoder file {path!r}: not JSON ({e})") from None
+        return cls.from_config(config)
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, LabelEncoder)
+            and self._classes == other._classes
+            and self.multi_label == other.multi_label
+            and self.separator == other.separator
+        )
+
+    def __repr__(self):
+        classes = "unfitted" if self._classes is None else f"classes={self._classes!r}"
+        extra = ", multi_label=True" if self.multi_label else ""
+        return f"LabelEncoder({classes}{extra})"
+
+
+def _to_numpy(x):
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "__array__") or isinstance(x, list | tuple):
+        try:
+            return np.asarray(x)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    import keras
+
+    return keras.ops.convert_to_numpy(x)
+
+
+def class_weights(labels, classes=None):
+    """Balanced class weights, as scikit-learn's `compute_class_weight("balanced")`.
+
+    `n_samples / (n_classes * count)` per class, so rare classes weigh more.
+
+    Args:
+        labels: Class names, one per sample (single-label data).
+        classes: Optional class order (a list or a `LabelEncoder`); by default
+            the sorted classes of `labels`.
+
+    Returns:
+        A dict `{class_index: weight}` for `model.fit(class_weight=...)`.
+
+    Raises:
+        ValueError: a class in `classes` has no sample (its weight would be
+            infinite), or a label is unknown.
+
+    Example:
+
+    >>> class_weights(["a", "a", "a", "b"])
+    {0: 0.6666666666666666, 1: 2.0}
+    """
+    encoder = classes if isinstance(classes, LabelEncoder) else LabelEncoder(classes=classes)
+    if encoder.multi_label:
+        raise ValueError(
+            "`class_weights` is for single-label data: `fit(class_weight=...)` argmaxes "
+            "multi-hot targets, so every row would get its first class's weight."
+        )
+    labels = list(labels)
+    encoder = encoder.fit(labels) if encoder._classes is None else encoder
+    indices = encoder.encode(labels)
+    counts = np.bincount(indices, minlength=encoder.num_classes)
+    empty = [encoder.classes[i] for i in np.flatnonzero(counts == 0)]
+    if empty:
+        raise ValueError(
+            f"Cannot weigh {plural(len(empty), 'class')} with no samples: {listing(empty)}"
+        )
+    total, n = len(indices), encoder.num_classes
+    return {i: total / (n * int(c)) for i, c in enumerate(counts)}

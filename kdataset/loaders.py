@@ -1,0 +1,340 @@
+"""Loaders: turn a file path into an array of one known shape and dtype.
+
+A loader is anything callable as `loader(path) -> array`. The dataset calls
+`probe` once on the first sample to learn the shape and dtype, then
+`load_into` for every sample, writing straight into the batch buffer.
+`NpyLoader` reads `.npy` files without parsing each header: one `preadv`
+system call puts the header and the data where they belong.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from kdataset.errors import SampleError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+_COLOR_MODES = {"rgb": ("RGB", 3), "rgba": ("RGBA", 4), "grayscale": ("L", 1)}
+
+
+def _describe(shape, dtype):
+    return f"shape {tuple(shape)} and dtype {np.dtype(dtype).name}"
+
+
+def check_sample(array, shape, dtype, path):
+    """Raises `SampleError` unless `array` has the expected shape and dtype."""
+    if array.dtype.hasobject:
+        raise SampleError(
+            "the loader returned an array of Python objects; return a numeric array", path=path
+        )
+    if array.shape != tuple(shape) or array.dtype != dtype:
+        raise SampleError(
+            f"{_describe(array.shape, array.dtype)} differ from the first sample's "
+            f"{_describe(shape, dtype)}; every sample must have the same shape and dtype",
+            path=path,
+        )
+
+
+class Loader:
+    """Base class for loaders: subclasses implement `__call__(path) -> array`.
+
+    `probe` and `load_into` have working defaults built on `__call__`;
+    a subclass overrides them when it can do better.
+    """
+
+    def __call__(self, path):
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__(path)")
+
+    def _array(self, path):
+        try:
+            value = self(path)
+        except SampleError:
+            raise
+        except Exception as e:
+            raise SampleError(f"{type(e).__name__}: {e}", path=path) from e
+        try:
+            return np.asarray(value)
+        except Exception as e:
+            raise SampleError(
+                f"the loader returned {type(value).__name__}, which is not an array ({e})",
+                path=path,
+            ) from e
+
+    def probe(self, path):
+        """Loads one sample and returns its `(shape, dtype)`."""
+        array = self._array(path)
+        if array.dtype.hasobject:
+            raise SampleError(
+                "the loader returned an array of Python objects; return a numeric array",
+                path=path,
+            )
+        return tuple(array.shape), array.dtype
+
+    def load_into(self, path, out):
+        """Loads one sample into `out`, an array of the expected shape and dtype."""
+        array = self._array(path)
+        check_sample(array, out.shape, out.dtype, path)
+        out[...] = array
+
+
+class FunctionLoader(Loader):
+    """Wraps a plain function `fn(path) -> array` as a loader.
+
+    Args:
+        fn: The function. It must be picklable (defined at module level) for
+            `use_multiprocessing=True`.
+    """
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError(f"Invalid `fn`: expected a callable. Received: {fn!r}")
+        self.fn = fn
+
+    def __call__(self, path):
+        return self.fn(path)
+
+    def __repr__(self):
+        return f"FunctionLoader({getattr(self.fn, '__qualname__', self.fn)!r})"
+
+
+def _read_header(f, path):
+    """(shape, fortran_order, dtype, header_length) of an open `.npy` file."""
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    except (ValueError, OSError, SyntaxError) as e:
+        raise SampleError(f"not a readable .npy file ({e})", path=path) from None
+    if dtype.hasobject:
+        raise SampleError(
+            "the array holds Python objects, which only pickle can load; kdataset never "
+            "unpickles (save numeric arrays instead)",
+            path=path,
+        )
+    return tuple(shape), fortran, dtype, f.tell()
+
+
+def _open(path):
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise SampleError(f"cannot open the file ({e.strerror or e})", path=path) from None
+
+
+class NpyLoader(Loader):
+    """Loads `.npy` files, never unpickling.
+
+    Reading into a batch skips the usual header parsing: once the first file of
+    a shape and dtype has been read, each later file is read with one `preadv`
+    system call that puts its header beside the known one and its data straight
+    into the batch. A file whose header differs is parsed in full, so a wrong
+    shape or dtype, a truncated file or an object array is reported with its
+    path.
+
+    Example:
+
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npy")
+    >>> np.save(path, np.arange(3, dtype="float32"))
+    >>> NpyLoader()(path)
+    array([0., 1., 2.], dtype=float32)
+    """
+
+    def __init__(self):
+        self._headers = {}
+
+    def __call__(self, path):
+        with _open(path) as f:
+            shape, _, dtype, _ = _read_header(f, path)
+        out = np.empty(shape, dtype)
+        self._load_parsed(path, out)
+        return out
+
+    def probe(self, path):
+        with _open(path) as f:
+            shape, fortran, dtype, offset = _read_header(f, path)
+            if not fortran:
+                f.seek(0)
+                self._headers[(shape, dtype.str)] = f.read(offset)
+        return shape, dtype
+
+    def load_into(self, path, out):
+        header = self._headers.get((out.shape, out.dtype.str))
+        if header is None or not _HAVE_PREADV:
+            self._load_parsed(path, out)
+            return
+        head = bytearray(len(header))
+        data = out.reshape(-1).view(np.uint8)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as e:
+            raise SampleError(f"cannot open the file ({e.strerror or e})", path=path) from None
+        try:
+            read = os.preadv(fd, [head, data], 0)
+        except OSError as e:
+            raise SampleError(f"cannot read the file ({e.strerror or e})", path=path) from None
+        finally:
+            os.close(fd)
+        if head != header or read != len(header) + data.nbytes:
+            # Another header layout, shape or dtype, or a short file: parse it in
+            # full, which either reads it correctly or says what is wrong.
+            self._load_parsed(path, out)
+
+    def _load_parsed(self, path, out):
+        with _open(path) as f:
+            shape, fortran, dtype, offset = _read_header(f, path)
+            check_sample(_Spec(shape, dtype), out.shape, out.dtype, path)
+            count = out.size
+            if fortran:
+                data = np.fromfile(f, dtype=dtype, count=count)
+                if data.size != count:
+                    raise _truncated(path, data.size * dtype.itemsize, out.nbytes)
+                out[...] = data.reshape(shape[::-1]).transpose()
+                return
+            read = f.readinto(out.reshape(-1).view(np.uint8))
+            if read != out.nbytes:
+                raise _truncated(path, read or 0, out.nbytes)
+            if (shape, dtype.str) not in self._headers:
+                f.seek(0)
+                self._headers[(shape, dtype.str)] = f.read(offset)
+
+    def __getstate__(self):
+        # Headers are relearnt in each process; a dict of bytes would pickle,
+        # but there is no need to carry it.
+        return {}
+
+    def __setstate__(self, state):
+        self._headers = {}
+
+    def __repr__(self):
+        return "NpyLoader()"
+
+
+class _Spec:
+    """Shape and dtype, quacking like an array for `check_sample`."""
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+
+
+def _truncated(path, got, expected):
+    return SampleError(
+        f"the file is truncated: {got} of its {expected} data bytes are there", path=path
+    )
+
+
+_HAVE_PREADV = hasattr(os, "preadv")
+
+
+class ImageLoader(Loader):
+    """Loads image files with Pillow as `float32` arrays of shape `(height, width, channels)`.
+
+    Values stay in `[0, 255]`, as `keras.utils.image_dataset_from_directory`
+    gives them; add a `Rescaling` layer to the model to change that.
+
+    Args:
+        image_size: `(height, width)` to resize every image to, or `None` to
+            keep sizes (then every image must have the same size).
+        color_mode: `"rgb"`, `"rgba"` or `"grayscale"`.
+        interpolation: Resampling used for resizing: `"bilinear"`, `"nearest"`,
+            `"bicubic"`, `"lanczos"`, `"box"` or `"hamming"`.
+
+    Example:
+
+    >>> loader = ImageLoader(image_size=(64, 64), color_mode="grayscale")
+    """
+
+    def __init__(self, image_size=None, color_mode="rgb", interpolation="bilinear"):
+        if image_size is not None:
+            if (
+                not isinstance(image_size, list | tuple)
+                or len(image_size) != 2
+                or not all(isinstance(s, int) and s > 0 for s in image_size)
+            ):
+                raise ValueError(
+                    "Invalid `image_size`: expected (height, width), two positive integers, "
+                    f"or None. Received: image_size={image_size!r}"
+                )
+            image_size = tuple(image_size)
+        if color_mode not in _COLOR_MODES:
+            raise ValueError(
+                f"Invalid `color_mode`: expected one of {set(_COLOR_MODES)}. "
+                f"Received: color_mode={color_mode!r}"
+            )
+        if interpolation not in _INTERPOLATIONS:
+            raise ValueError(
+                f"Invalid `interpolation`: expected one of {set(_INTERPOLATIONS)}. "
+                f"Received: interpolation={interpolation!r}"
+            )
+        self.image_size = image_size
+        self.color_mode = color_mode
+        self.interpolation = interpolation
+
+    def __call__(self, path):
+        from PIL import Image, UnidentifiedImageError
+
+        mode, channels = _COLOR_MODES[self.color_mode]
+        try:
+            with Image.open(path) as image:
+                image = image.convert(mode)
+                if self.image_size is not None:
+                    height, width = self.image_size
+                    resample = getattr(Image.Resampling, self.interpolation.upper())
+                    image = image.resize((width, height), resample=resample)
+                array = np.asarray(image, dtype=np.float32)
+        except (UnidentifiedImageError, OSError) as e:
+            raise SampleError(f"not a readable image ({e})", path=path) from None
+        if channels == 1:
+            array = array[..., None]
+        return array
+
+    def __repr__(self):
+        return (
+            f"ImageLoader(image_size={self.image_size!r}, color_mode={self.color_mode!r}, "
+            f"interpolation={self.interpolation!r})"
+        )
+
+
+def get_loader(loader, paths=()):
+    """The loader object for the `loader` argument of `ManifestDataset`.
+
+    Args:
+        loader: `"auto"` (by the files' extension), `"npy"`, `"image"`, a
+            `Loader`, or any callable `fn(path) -> array`.
+        paths: The manifest's paths, for `"auto"`.
+
+    Returns:
+        A `Loader`.
+    """
+    if isinstance(loader, Loader):
+        return loader
+    if isinstance(loader, str):
+        if loader == "npy":
+            return NpyLoader()
+        if loader == "image":
+            return ImageLoader()
+        if loader == "auto":
+            extensions = sorted({os.path.splitext(p)[1].lower() for p in paths if p})
+            if extensions == [".npy"]:
+                return NpyLoader()
+            if extensions and all(e in IMAGE_EXTENSIONS for e in extensions):
+                return ImageLoader()
+            raise ValueError(
+                "`loader='auto'` cannot tell how to load files with "
+                f"{'extensions' if len(extensions) != 1 else 'extension'} "
+                f"{', '.join(repr(e) for e in extensions) or 'none'}: it knows '.npy' and "
+                f"images ({', '.join(IMAGE_EXTENSIONS)}). Pass `loader='npy'`, "
+                "`loader=kd.ImageLoader(...)` or a function `fn(path) -> array`."
+            )
+    if callable(loader):
+        return FunctionLoader(loader)
+    raise ValueError(
+        "Invalid `loader`: expected 'auto', 'npy', 'image', a kdataset loader or a "
+        f"callable `fn(path) -> array`. Received: loader={loader!r}"
+    )

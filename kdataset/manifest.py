@@ -1,0 +1,302 @@
+"""Reading a manifest: one row per sample, with its id, its file and its labels."""
+
+from __future__ import annotations
+
+import os
+import string
+
+import numpy as np
+import pandas as pd
+
+from kdataset.errors import ManifestError, Problem, listing, plural
+from kdataset.labels import _is_missing
+
+_DEFAULT_PATH_COLUMN = "path"
+
+
+def _template_fields(template):
+    """Column names a `str.format` template refers to (`{id}`, `{meta[0]}` -> meta)."""
+    fields = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as e:
+        raise ValueError(
+            f"Invalid `path_template`: not a format string ({e}). Received: {template!r}"
+        ) from None
+    for _, field, _, _ in parsed:
+        if field is None:
+            continue
+        name = field.split(".", 1)[0].split("[", 1)[0]
+        if not name or name.isdigit():
+            raise ValueError(
+                "Invalid `path_template`: fields must name columns, as in 'data/{id}.npy'. "
+                f"Received: {template!r}"
+            )
+        fields.append(name)
+    return list(dict.fromkeys(fields))
+
+
+def _read_frame(source):
+    """(DataFrame, csv path or None). CSV cells are read as text, nothing as NaN."""
+    if isinstance(source, pd.DataFrame):
+        return source, None
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError(
+            "Invalid `manifest`: expected a path to a CSV file or a pandas.DataFrame. "
+            f"Received: manifest={source!r} of type {type(source).__name__}"
+        )
+    path = os.path.abspath(os.fspath(source))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"Manifest file not found: {os.fspath(source)!r} (looked at {path!r})"
+        )
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ManifestError(
+            [Problem(f"the file is not a readable CSV: {e}")], source=path
+        ) from None
+    return frame, path
+
+
+def _int_or_text(values):
+    """CSV label text as ints when every value is an integer written plainly."""
+    try:
+        ints = [int(v) for v in values]
+    except (TypeError, ValueError):
+        return list(values)
+    if all(str(i) == v for i, v in zip(ints, values)):
+        return ints
+    return list(values)
+
+
+def _binary(value):
+    if isinstance(value, str):
+        value = value.strip()
+        return {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "true": 1, "false": 0}.get(value.lower())
+    if isinstance(value, bool | np.bool_):
+        return int(value)
+    if isinstance(value, int | float | np.integer | np.floating) and value in (0, 1):
+        return int(value)
+    return None
+
+
+class Manifest:
+    """A manifest read with pandas and checked, row by row.
+
+    Reading never raises for a problem in the data: every problem found is kept
+    in `problems` (see `raise_if_problems`), so a user sees all of them at once.
+
+    Args:
+        source: Path to a CSV file, or a pandas DataFrame.
+        id_column: Column of sample ids, read as text (`007` stays `007`);
+            `None` numbers the rows instead.
+        label_column: A column of labels, a list of 0/1 columns (multi-hot), or
+            `None` when there are no labels.
+        path_column: Column of file paths.
+        path_template: A `str.format` template filled from each row, such as
+            `"data/{id}.npy"`. With neither, a `path` column is used if there is
+            one.
+        root_dir: Folder that relative paths resolve against; by default the
+            CSV file's folder (the working directory for a DataFrame).
+        require_paths: Whether file paths are needed.
+        check_files: Whether to check up front that every file exists.
+
+    Attributes:
+        frame: The DataFrame, as read.
+        ids: Sample ids as strings, one per row.
+        paths: Absolute file paths, one per row (or `None`).
+        labels: The label of each row (single column), a `(n, k)` int array of
+            0/1 (several columns), or `None`.
+        problems: A list of `Problem`, empty when the manifest is clean.
+        source: The CSV file, or `None` for a DataFrame.
+    """
+
+    def __init__(
+        self,
+        source,
+        *,
+        id_column="id",
+        label_column=None,
+        path_column=None,
+        path_template=None,
+        root_dir=None,
+        require_paths=True,
+        check_files=True,
+    ):
+        frame, csv_path = _read_frame(source)
+        self.frame = frame
+        self.source = csv_path
+        self.id_column = id_column
+        self.label_column = label_column
+        if root_dir is not None:
+            self.root = os.path.abspath(os.fspath(root_dir))
+        elif csv_path is not None:
+            self.root = os.path.dirname(csv_path)
+        else:
+            self.root = os.getcwd()
+        self.problems = []
+        self.ids = None
+        self.paths = None
+        self.labels = None
+
+        columns = [str(c) for c in frame.columns]
+        if len(frame) == 0:
+            self._problem("the manifest has no rows" + ("" if columns else " and no header"))
+            return
+        label_columns = (
+            []
+            if label_column is None
+            else list(label_column)
+            if isinstance(label_column, list | tuple)
+            else [label_column]
+        )
+        if isinstance(label_column, list | tuple) and not label_columns:
+            self._problem("`label_column` is an empty list: name at least one 0/1 column")
+        fields = _template_fields(path_template) if path_template is not None else []
+        if path_column is None and path_template is None and require_paths:
+            if _DEFAULT_PATH_COLUMN in frame.columns:
+                path_column = _DEFAULT_PATH_COLUMN
+            else:
+                self._problem(
+                    "no file paths: pass `path_column` or `path_template` (such as "
+                    "'data/{id}.npy'), or give the manifest a 'path' column. "
+                    f"Columns: {listing(columns)}"
+                )
+        wanted = [
+            ("`id_column`", id_column),
+            ("`path_column`", path_column),
+            *[("`label_column`", c) for c in label_columns],
+            *[("a field of `path_template`", f) for f in fields],
+        ]
+        missing = False
+        for role, column in wanted:
+            if column is not None and column not in frame.columns:
+                missing = True
+                self._problem(
+                    f"no column {column!r} ({role}). Columns: {listing(columns)}", column=column
+                )
+        if missing or self.problems:
+            return
+
+        self._read_ids(id_column)
+        if label_columns:
+            self._read_labels(label_column, label_columns)
+        if require_paths:
+            self._read_paths(path_column, path_template, fields)
+            if check_files and self.paths is not None:
+                self._check_files(path_column)
+
+    # -- pieces ----------------------------------------------------------
+
+    def where(self, i):
+        """Where row `i` (0-based position) is: `"line 12 of train.csv"` or `"row 10"`."""
+        if self.source is not None:
+            return f"line {i + 2} of {os.path.basename(self.source)}"
+        return f"row {self.frame.index[i]!r}"
+
+    def _problem(self, message, row=None, column=None, path=None):
+        self.problems.append(
+            Problem(
+                message,
+                line=None if row is None else self.where(row),
+                id=None if row is None or self.ids is None else self.ids[row],
+                column=column,
+                path=path,
+            )
+        )
+
+    def _text(self, column):
+        values = self.frame[column]
+        return [("" if _is_missing(v) else str(v).strip()) for v in values.tolist()]
+
+    def _read_ids(self, id_column):
+        if id_column is None:
+            self.ids = [str(i) for i in range(len(self.frame))]
+            return
+        ids = self._text(id_column)
+        self.ids = ids
+        for i in [i for i, v in enumerate(ids) if not v]:
+            self._problem("empty id", row=i, column=id_column)
+        rows_of = {}
+        for i, v in enumerate(ids):
+            if v:
+                rows_of.setdefault(v, []).append(i)
+        for value, rows in rows_of.items():
+            if len(rows) > 1:
+                lines = ", ".join(self.where(r) for r in rows[:5])
+                more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+                self.problems.append(
+                    Problem(
+                        f"duplicate id, on {plural(len(rows), 'row')}: {lines}{more}",
+                        id=value,
+                        column=id_column,
+                    )
+                )
+
+    def _read_labels(self, label_column, label_columns):
+        if isinstance(label_column, list | tuple):
+            matrix = np.zeros((len(self.frame), len(label_columns)), dtype=np.int8)
+            for j, column in enumerate(label_columns):
+                for i, value in enumerate(self.frame[column].tolist()):
+                    bit = _binary(value)
+                    if bit is None:
+                        what = (
+                            "empty label"
+                            if _is_missing(value)
+                            else f"expected 0 or 1, got {value!r}"
+                        )
+                        self._problem(what, row=i, column=column)
+                    else:
+                        matrix[i, j] = bit
+            self.labels = matrix
+            return
+        values = self.frame[label_column].tolist()
+        empty = [i for i, v in enumerate(values) if _is_missing(v)]
+        for i in empty:
+            self._problem("empty label", row=i, column=label_column)
+        if self.source is not None:
+            values = [v.strip() for v in values]
+            if not empty:
+                values = _int_or_text(values)
+        self.labels = values
+
+    def _read_paths(self, path_column, path_template, fields):
+        if path_template is not None:
+            columns = {f: self._text(f) for f in fields}
+            raw = []
+            for i in range(len(self.frame)):
+                row = {f: columns[f][i] for f in fields}
+                try:
+                    raw.append(path_template.format(**row))
+                except (ValueError, KeyError, IndexError, AttributeError, TypeError) as e:
+                    self._problem(
+                        f"`path_template` {path_template!r} cannot be filled from this row ({e})",
+                        row=i,
+                    )
+                    raw.append("")
+        else:
+            raw = self._text(path_column)
+            for i in [i for i, v in enumerate(raw) if not v]:
+                self._problem("empty path", row=i, column=path_column)
+        root = self.root
+        self.paths = [
+            p if not p else os.path.normpath(os.path.join(root, os.path.expanduser(p))) for p in raw
+        ]
+
+    def _check_files(self, path_column):
+        exists = os.path.exists
+        missing = [i for i, p in enumerate(self.paths) if p and not exists(p)]
+        for i in missing:
+            self._problem("file not found", row=i, column=path_column, path=self.paths[i])
+
+    def raise_if_problems(self, extra=()):
+        """Raises `ManifestError` listing every problem found, if any."""
+        problems = self.problems + list(extra)
+        if problems:
+            raise ManifestError(problems, source=self.source)
+
+    def __len__(self):
+        return len(self.frame)
