@@ -30,7 +30,7 @@ def load_rows(loader, paths, out):
     """Loads `paths` into `out[0]`, `out[1]`, ...; raises `ChunkError` on the first failure."""
     for j, path in enumerate(paths):
         try:
-            loader.load_into(path, out[j])
+            loader.load_into(path, out[j, ...])  # a view, also for 0-d samples
         except SampleError as e:
             raise ChunkError(j, e) from None
         except Exception as e:

@@ -106,10 +106,3 @@ class DataGenerator(ManifestDataset):
     def __getitem__(self, index):
         x, y = super().__getitem__(index)
         return x.reshape((len(x), *self._x_shape)), y
-
-    def on_epoch_end(self):
-        # The recipe reshuffled on every call, including ones made by hand.
-        if self._epoch_open:
-            super().on_epoch_end()
-        else:
-            self._epoch += 1

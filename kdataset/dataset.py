@@ -189,6 +189,7 @@ class ManifestDataset(keras.utils.PyDataset):
         )
         self._epoch = 0
         self._epoch_open = False
+        self._served = np.zeros(len(self), dtype=bool)
         self._order = None
 
     # -- construction helpers ----------------------------------------------
@@ -218,6 +219,13 @@ class ManifestDataset(keras.utils.PyDataset):
             self._targets = np.ascontiguousarray(labels[:, order], dtype=np.float32)
             return []
 
+        given = classes.classes if isinstance(classes, LabelEncoder) else classes
+        if (
+            self.manifest.label_text is not None
+            and given
+            and all(isinstance(c, str) for c in given)
+        ):
+            labels = self.manifest.label_text  # classes given as text: match the CSV's text
         if isinstance(classes, LabelEncoder):
             encoder = classes
             if encoder.multi_label != (mode == "multi_hot"):
@@ -344,23 +352,32 @@ class ManifestDataset(keras.utils.PyDataset):
             x = self._batches.load(paths)
         except ChunkError as e:
             raise self._sample_error(int(rows[e.position]), e.error) from None
+        if self._epoch_open:
+            self._served[index] = True
         if self._targets is None:
             return x
         return x, self._targets[rows]
 
     def __iter__(self):
+        """Yields the batches of one epoch, then moves on to the next epoch."""
+        self.on_epoch_begin()
         for index in range(len(self)):
             yield self[index]
+        self.on_epoch_end()
 
     def on_epoch_begin(self):
         self._epoch_open = True
 
     def on_epoch_end(self):
-        # Keras calls on_epoch_end once before the first epoch too, with no
-        # on_epoch_begin before it: only an epoch that began advances the order.
-        if self._epoch_open:
+        # The order moves to the next epoch once every batch of this one has been
+        # served inside on_epoch_begin/on_epoch_end. Keras also opens an epoch to
+        # read a single batch when it builds a model, and ends one before the
+        # first epoch without beginning it; neither may use up an epoch's order.
+        # An epoch cut short by `steps_per_epoch` carries on where it stopped.
+        if self._epoch_open and self._served.all():
             self._epoch += 1
-            self._epoch_open = False
+            self._served[:] = False
+        self._epoch_open = False
 
     # -- public helpers -----------------------------------------------------
 
@@ -373,6 +390,7 @@ class ManifestDataset(keras.utils.PyDataset):
         """Sets the epoch whose order `ds[i]` serves (for custom training loops)."""
         self._epoch = _check_int("epoch", epoch, 0)
         self._epoch_open = False
+        self._served[:] = False
 
     @property
     def classes(self):

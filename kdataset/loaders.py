@@ -158,6 +158,10 @@ class NpyLoader(Loader):
     def probe(self, path):
         with _open(path) as f:
             shape, fortran, dtype, offset = _read_header(f, path)
+            size = os.fstat(f.fileno()).st_size
+            expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if size < offset + expected:
+                raise _truncated(path, max(size - offset, 0), expected)
             if not fortran:
                 f.seek(0)
                 self._headers[(shape, dtype.str)] = f.read(offset)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from kdataset.errors import ManifestError, Problem, listing, plural
-from kdataset.labels import _is_missing
+from kdataset.labels import _is_missing, _native
 
 _DEFAULT_PATH_COLUMN = "path"
 
@@ -109,7 +109,9 @@ class Manifest:
         ids: Sample ids as strings, one per row.
         paths: Absolute file paths, one per row (or `None`).
         labels: The label of each row (single column), a `(n, k)` int array of
-            0/1 (several columns), or `None`.
+            0/1 (several columns), or `None`. CSV labels that are all integers
+            written plainly become ints.
+        label_text: For a CSV's single label column, the labels as written.
         problems: A list of `Problem`, empty when the manifest is clean.
         source: The CSV file, or `None` for a DataFrame.
     """
@@ -141,6 +143,7 @@ class Manifest:
         self.ids = None
         self.paths = None
         self.labels = None
+        self.label_text = None
 
         columns = [str(c) for c in frame.columns]
         if len(frame) == 0:
@@ -195,7 +198,7 @@ class Manifest:
         """Where row `i` (0-based position) is: `"line 12 of train.csv"` or `"row 10"`."""
         if self.source is not None:
             return f"line {i + 2} of {os.path.basename(self.source)}"
-        return f"row {self.frame.index[i]!r}"
+        return f"row {_native(self.frame.index[i])!r}"
 
     def _problem(self, message, row=None, column=None, path=None):
         self.problems.append(
@@ -258,7 +261,7 @@ class Manifest:
         for i in empty:
             self._problem("empty label", row=i, column=label_column)
         if self.source is not None:
-            values = [v.strip() for v in values]
+            values = self.label_text = [v.strip() for v in values]
             if not empty:
                 values = _int_or_text(values)
         self.labels = values

@@ -1,0 +1,274 @@
+"""ManifestDataset: reading, batching, order and parallel loading."""
+
+import os
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import kdataset as kd
+from tests.conftest import row_of, write_samples
+
+
+def all_rows(ds):
+    return [r for i in range(len(ds)) for r in row_of(ds[i][0] if ds.label_mode else ds[i])]
+
+
+def test_three_lines_to_batches(samples):
+    ds = kd.ManifestDataset(samples(10), batch_size=4, seed=7)
+    x, y = ds[0]
+    assert x.shape == (4, 4) and x.dtype == np.float32
+    assert y.shape == (4, 3) and y.dtype == np.float32
+    assert ds.classes == ["a", "b", "c"]
+    assert ds.num_samples == 10 and len(ds) == 3
+
+
+def test_ids_stay_text(tmp_path):
+    manifest = write_samples(tmp_path, 3, ids=["007", "010", "1e3"])
+    ds = kd.ManifestDataset(manifest, batch_size=3, path_template="data/{id}.npy")
+    assert ds.ids == ["007", "010", "1e3"]
+    assert sorted(all_rows(ds)) == [0, 1, 2]
+
+
+def test_path_template_from_several_columns(tmp_path):
+    os.makedirs(tmp_path / "s01")
+    np.save(tmp_path / "s01" / "007.npy", np.zeros(2, "float32"))
+    np.save(tmp_path / "s01" / "008.npy", np.ones(2, "float32"))
+    pd.DataFrame({"id": ["007", "008"], "subject": ["s01", "s01"], "label": [1, 2]}).to_csv(
+        tmp_path / "m.csv", index=False
+    )
+    ds = kd.ManifestDataset(
+        tmp_path / "m.csv", batch_size=2, path_template="{subject}/{id}.npy", shuffle=False
+    )
+    x, y = ds[0]
+    assert x.tolist() == [[0, 0], [1, 1]]
+    assert ds.classes == [1, 2]
+    assert y.tolist() == [[1, 0], [0, 1]]
+
+
+def test_relative_paths_resolve_against_the_manifest_folder(samples, monkeypatch, tmp_path):
+    manifest = samples(4)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    ds = kd.ManifestDataset(manifest, batch_size=4, shuffle=False)
+    assert row_of(ds[0][0]) == [0, 1, 2, 3]
+
+
+def test_dataframe_paths_resolve_against_root_dir(samples, tmp_path, monkeypatch):
+    frame = pd.read_csv(samples(4), dtype=str)
+    monkeypatch.chdir(tmp_path)
+    ds = kd.ManifestDataset(frame, batch_size=2, shuffle=False)
+    assert row_of(ds[1][0]) == [2, 3]
+    monkeypatch.chdir("/")
+    ds = kd.ManifestDataset(frame, batch_size=2, shuffle=False, root_dir=tmp_path)
+    assert row_of(ds[0][0]) == [0, 1]
+
+
+def test_absolute_path_column(samples, tmp_path):
+    frame = pd.read_csv(samples(3), dtype=str)
+    frame["file"] = [str(tmp_path / p) for p in frame["path"]]
+    ds = kd.ManifestDataset(frame.drop(columns="path"), batch_size=3, path_column="file")
+    assert sorted(all_rows(ds)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "n,batch_size,drop,expected",
+    [(10, 4, False, [4, 4, 2]), (10, 4, True, [4, 4]), (8, 4, False, [4, 4])],
+)
+def test_last_partial_batch_is_kept_unless_dropped(samples, n, batch_size, drop, expected):
+    ds = kd.ManifestDataset(samples(n), batch_size=batch_size, drop_remainder=drop, seed=1)
+    assert [len(ds[i][0]) for i in range(len(ds))] == expected
+
+
+def test_unshuffled_order_is_the_manifest_order(samples):
+    ds = kd.ManifestDataset(samples(7), batch_size=3, shuffle=False)
+    assert all_rows(ds) == list(range(7))
+
+
+def test_same_seed_same_order_and_epochs_differ(samples):
+    manifest = samples(50)
+    a = kd.ManifestDataset(manifest, batch_size=8, seed=3)
+    b = kd.ManifestDataset(manifest, batch_size=8, seed=3)
+    c = kd.ManifestDataset(manifest, batch_size=8, seed=4)
+    assert all_rows(a) == all_rows(b)
+    assert all_rows(a) != all_rows(c)
+    first = all_rows(a)
+    assert [r for x, _ in a for r in row_of(x)] == first  # iterating serves one epoch
+    assert a.epoch == 1
+    assert sorted(all_rows(a)) == list(range(50))
+    assert all_rows(a) != first
+    b.set_epoch(1)
+    assert all_rows(a) == all_rows(b)
+
+
+def test_only_a_fully_served_epoch_advances_the_order(samples):
+    ds = kd.ManifestDataset(samples(20), batch_size=5, seed=0)
+    before = all_rows(ds)
+    ds.on_epoch_end()  # Keras: once before epoch 1, with no on_epoch_begin
+    assert ds.epoch == 0
+    ds.on_epoch_begin()  # Keras: one batch read to build the model
+    ds[2]
+    ds.on_epoch_end()
+    assert ds.epoch == 0 and all_rows(ds) == before
+    ds.on_epoch_begin()  # a real epoch, in the order fit asks for batches
+    for i in [3, 0, 2, 1]:
+        ds[i]
+    ds.on_epoch_end()
+    assert ds.epoch == 1 and all_rows(ds) != before
+
+
+def test_indexing_is_deterministic_within_an_epoch(samples):
+    ds = kd.ManifestDataset(samples(30), batch_size=4, seed=11)
+    assert row_of(ds[3][0]) == row_of(ds[3][0])
+    assert row_of(ds[-0][0]) == row_of(ds[0][0])
+
+
+def test_labels_stay_paired_with_their_rows(samples):
+    ds = kd.ManifestDataset(samples(25), batch_size=6, seed=5, label_mode="int")
+    for i in range(len(ds)):
+        x, y = ds[i]
+        assert [r % 3 for r in row_of(x)] == y.tolist()
+
+
+def test_seed_none_draws_one_and_python_random_seed_reproduces_it(samples):
+    import random
+
+    manifest = samples(20)
+    random.seed(123)
+    a = kd.ManifestDataset(manifest, batch_size=4)
+    random.seed(123)
+    b = kd.ManifestDataset(manifest, batch_size=4)
+    assert a.seed == b.seed and all_rows(a) == all_rows(b)
+
+
+def test_iterating_gives_one_epoch(samples):
+    ds = kd.ManifestDataset(samples(9), batch_size=4, seed=2)
+    assert sorted(r for x, _ in ds for r in row_of(x)) == list(range(9))
+
+
+def test_batch_index_errors_are_clear(samples):
+    ds = kd.ManifestDataset(samples(9), batch_size=4)
+    with pytest.raises(IndexError, match=r"expected 0 <= index < 3\. Received: index=3"):
+        ds[3]
+    with pytest.raises(TypeError, match="Batch indices are integers"):
+        ds["1"]
+
+
+def test_prediction_batches_carry_x_only(samples):
+    ds = kd.ManifestDataset(samples(5), batch_size=5, label_column=None, shuffle=False)
+    x = ds[0]
+    assert isinstance(x, np.ndarray) and row_of(x) == [0, 1, 2, 3, 4]
+    assert ds.classes is None
+
+
+def test_keras_sees_one_worker_and_the_dataset_loads_in_parallel(samples):
+    ds = kd.ManifestDataset(samples(12), batch_size=12, workers=3)
+    assert ds.workers == 1 and not ds.use_multiprocessing
+    assert ds.num_workers == 3
+
+
+def test_threads_share_the_loading_of_a_batch(samples):
+    threads = set()
+    barrier = threading.Barrier(2, timeout=10)
+    armed = []
+
+    def load(path):
+        if armed and threading.get_ident() not in threads:
+            threads.add(threading.get_ident())
+            barrier.wait()  # returns only once two loads run at the same time
+        return np.load(path)
+
+    ds = kd.ManifestDataset(samples(8), batch_size=8, loader=load, workers=2, shuffle=False)
+    armed.append(True)
+    assert row_of(ds[0][0]) == list(range(8))
+    assert len(threads) == 2
+
+
+class _MeetingLoader:
+    """Returns `[value, pid]`; in a worker, first waits until another worker loads too."""
+
+    def __init__(self, barrier, parent):
+        self.barrier, self.parent, self.met = barrier, parent, False
+
+    def __call__(self, path):
+        if os.getpid() != self.parent and not self.met:
+            self.barrier.wait(timeout=60)  # returns only once two processes load at once
+            self.met = True
+        return np.array([np.load(path)[0], os.getpid()], dtype=np.float64)
+
+
+def test_processes_share_the_loading_of_a_batch(samples):
+    import multiprocessing
+
+    with multiprocessing.Manager() as manager:
+        loader = _MeetingLoader(manager.Barrier(2), os.getpid())
+        ds = kd.ManifestDataset(
+            samples(16),
+            batch_size=16,
+            loader=loader,
+            workers=2,
+            use_multiprocessing=True,
+            shuffle=False,
+        )
+        try:
+            x, y = ds[0]
+        finally:
+            ds.close()
+    assert x[:, 0].astype(int).tolist() == list(range(16))
+    pids = set(x[:, 1].astype(int).tolist())
+    assert os.getpid() not in pids and len(pids) == 2
+    assert y.argmax(axis=1).tolist() == [i % 3 for i in range(16)]
+
+
+def test_dataset_pickles_without_its_workers(samples):
+    import pickle
+
+    ds = kd.ManifestDataset(samples(6), batch_size=3, workers=2, seed=9)
+    ds[0]
+    clone = pickle.loads(pickle.dumps(ds))
+    assert all_rows(clone) == all_rows(ds)
+    assert clone.classes == ds.classes
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    n=st.integers(1, 40),
+    batch_size=st.integers(1, 12),
+    seed=st.integers(0, 2**31 - 1),
+    epoch=st.integers(0, 5),
+    drop=st.booleans(),
+    workers=st.integers(1, 3),
+)
+def test_every_row_once_per_epoch(tmp_path_factory, n, batch_size, seed, epoch, drop, workers):
+    folder = tmp_path_factory.mktemp("p")
+    if drop and n < batch_size:
+        with pytest.raises(ValueError, match="leaves no batch"):
+            kd.ManifestDataset(write_samples(folder, n), batch_size=batch_size, drop_remainder=True)
+        return
+    ds = kd.ManifestDataset(
+        write_samples(folder, n),
+        batch_size=batch_size,
+        seed=seed,
+        drop_remainder=drop,
+        workers=workers,
+    )
+    ds.set_epoch(epoch)
+    rows = all_rows(ds)
+    assert len(rows) == len(set(rows))
+    expected = (n // batch_size) * batch_size if drop else n
+    assert len(rows) == expected
+    ds.close()
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(0, 300), seed=st.integers(0, 2**31 - 1), epoch=st.integers(0, 100))
+def test_epoch_order_is_a_pure_permutation(n, seed, epoch):
+    a = kd.epoch_order(n, seed, epoch)
+    assert sorted(a.tolist()) == list(range(n))
+    assert a.tolist() == kd.epoch_order(n, seed, epoch).tolist()

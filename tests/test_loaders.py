@@ -1,0 +1,126 @@
+"""Loaders: .npy read fast and safely, images through Pillow, plain functions."""
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import kdataset as kd
+
+
+def _batch(loader, paths, shape, dtype):
+    out = np.empty((len(paths), *shape), dtype)
+    for j, path in enumerate(paths):
+        loader.load_into(path, out[j, ...])  # a view, also for 0-d samples
+    return out
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    shape=st.lists(st.integers(0, 5), min_size=0, max_size=3).map(tuple),
+    dtype=st.sampled_from(
+        ["float32", "float64", "int8", "uint16", "int64", "bool", ">f4", "complex64"]
+    ),
+)
+def test_npy_fast_path_matches_np_load(tmp_path_factory, shape, dtype):
+    folder = tmp_path_factory.mktemp("npy")
+    rng = np.random.default_rng(0)
+    arrays = [np.asarray(rng.standard_normal(shape) * 10).astype(dtype) for _ in range(3)]
+    paths = []
+    for i, array in enumerate(arrays):
+        paths.append(os.path.join(folder, f"{i}.npy"))
+        np.save(paths[-1], array)
+    loader = kd.NpyLoader()
+    probed_shape, probed_dtype = loader.probe(paths[0])
+    assert probed_shape == shape and probed_dtype == np.dtype(dtype)
+    out = _batch(loader, paths, shape, np.dtype(dtype))
+    for got, want in zip(out, arrays):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(loader(paths[0]), arrays[0])
+
+
+def test_npy_fortran_order_and_other_header_versions(tmp_path):
+    c = np.arange(12, dtype="float32").reshape(3, 4)
+    np.save(tmp_path / "c.npy", c)
+    np.save(tmp_path / "f.npy", np.asfortranarray(c))
+    with open(tmp_path / "v2.npy", "wb") as f:
+        np.lib.format.write_array(f, c, version=(2, 0))
+    loader = kd.NpyLoader()
+    loader.probe(str(tmp_path / "c.npy"))
+    out = _batch(
+        loader, [str(tmp_path / n) for n in ("c.npy", "f.npy", "v2.npy")], (3, 4), np.float32
+    )
+    for sample in out:
+        np.testing.assert_array_equal(sample, c)
+
+
+def test_npy_never_unpickles(tmp_path):
+    np.save(tmp_path / "o.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(kd.SampleError, match="pickle") as info:
+        kd.NpyLoader()(str(tmp_path / "o.npy"))
+    assert "o.npy" in str(info.value)
+
+
+def test_image_loader_resizes_and_converts(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((10, 20, 3), 200, np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.full((30, 30), 50, np.uint8)).save(tmp_path / "b.jpg")
+    rgb = kd.ImageLoader(image_size=(8, 6))
+    assert rgb(str(tmp_path / "a.png")).shape == (8, 6, 3)
+    gray = kd.ImageLoader(image_size=(4, 4), color_mode="grayscale")
+    image = gray(str(tmp_path / "b.jpg"))
+    assert image.shape == (4, 4, 1) and image.dtype == np.float32
+    assert abs(float(image.mean()) - 50) < 2
+
+
+def test_image_dataset_from_a_manifest(tmp_path):
+    import pandas as pd
+    from PIL import Image
+
+    for i in range(6):
+        Image.fromarray(np.full((12, 12, 3), i * 40, np.uint8)).save(tmp_path / f"{i}.png")
+    pd.DataFrame({"path": [f"{i}.png" for i in range(6)], "label": ["x", "y"] * 3}).to_csv(
+        tmp_path / "images.csv", index=False
+    )
+    ds = kd.ManifestDataset(tmp_path / "images.csv", batch_size=6, id_column=None, shuffle=False)
+    x, y = ds[0]
+    assert y.argmax(axis=1).tolist() == [0, 1] * 3
+    assert isinstance(ds.loader, kd.ImageLoader)
+    assert x.shape == (6, 12, 12, 3)
+    assert x[:, 0, 0, 0].tolist() == [i * 40 for i in range(6)]
+    ds = kd.ManifestDataset(
+        tmp_path / "images.csv",
+        batch_size=3,
+        id_column=None,
+        loader=kd.ImageLoader(image_size=(5, 5), color_mode="grayscale"),
+    )
+    assert ds[0][0].shape == (3, 5, 5, 1)
+
+
+def test_image_loader_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"Invalid `image_size`"):
+        kd.ImageLoader(image_size=(0, 3))
+    with pytest.raises(ValueError, match=r"Invalid `color_mode`.*Received: color_mode='cmyk'"):
+        kd.ImageLoader(color_mode="cmyk")
+    with pytest.raises(ValueError, match=r"Invalid `interpolation`"):
+        kd.ImageLoader(interpolation="fancy")
+
+
+def test_auto_loader_names_the_extensions_it_cannot_read(tmp_path):
+    import pandas as pd
+
+    (tmp_path / "a.txt").write_text("1")
+    pd.DataFrame({"id": ["a"], "label": [1], "path": ["a.txt"]}).to_csv(
+        tmp_path / "m.csv", index=False
+    )
+    with pytest.raises(ValueError, match=r"cannot tell how to load files with extension '\.txt'"):
+        kd.ManifestDataset(tmp_path / "m.csv")
+    ds = kd.ManifestDataset(
+        tmp_path / "m.csv", loader=lambda p: np.array([float(open(p).read())]), label_mode="int"
+    )
+    assert ds[0][0].tolist() == [[1.0]]
