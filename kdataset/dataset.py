@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from kdataset._parallel import ChunkError, ParallelLoader
-from kdataset.errors import ManifestError, Problem, SampleError, listing
+from kdataset.errors import Problem, SampleError, listing, one_of
 from kdataset.labels import LabelEncoder, _native, class_weights
 from kdataset.loaders import get_loader
 from kdataset.manifest import Manifest
@@ -133,7 +133,7 @@ class ManifestDataset(keras.utils.PyDataset):
             self.seed = random.randrange(2**31)
         if label_mode is not None and label_mode not in LABEL_MODES:
             raise ValueError(
-                f"Invalid `label_mode`: expected one of {set(LABEL_MODES)} or None. "
+                f"Invalid `label_mode`: expected one of {one_of(LABEL_MODES)} or None. "
                 f"Received: label_mode={label_mode!r}"
             )
         if label_column is None or label_mode is None:
@@ -445,4 +445,4 @@ def _numpy(tensor):
     return np.ascontiguousarray(keras.ops.convert_to_numpy(tensor), dtype=np.float32)
 
 
-__all__ = ["ManifestDataset", "ManifestError"]
+__all__ = ["ManifestDataset"]

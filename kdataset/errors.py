@@ -104,3 +104,8 @@ def listing(values, limit=_MAX_LISTED):
     if len(values) > limit:
         shown += f", ... ({len(values)} in all)"
     return shown
+
+
+def one_of(values):
+    """`{'a', 'b'}` in the given order, for "expected one of ..." messages."""
+    return "{" + ", ".join(repr(v) for v in values) + "}"

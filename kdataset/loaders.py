@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from kdataset.errors import SampleError
+from kdataset.errors import SampleError, one_of
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
@@ -268,12 +268,12 @@ class ImageLoader(Loader):
             image_size = tuple(image_size)
         if color_mode not in _COLOR_MODES:
             raise ValueError(
-                f"Invalid `color_mode`: expected one of {set(_COLOR_MODES)}. "
+                f"Invalid `color_mode`: expected one of {one_of(_COLOR_MODES)}. "
                 f"Received: color_mode={color_mode!r}"
             )
         if interpolation not in _INTERPOLATIONS:
             raise ValueError(
-                f"Invalid `interpolation`: expected one of {set(_INTERPOLATIONS)}. "
+                f"Invalid `interpolation`: expected one of {one_of(_INTERPOLATIONS)}. "
                 f"Received: interpolation={interpolation!r}"
             )
         self.image_size = image_size
