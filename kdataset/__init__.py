@@ -17,6 +17,12 @@ _EXPORTS = {
     "DataGenerator": "kdataset.compat",
     "LabelEncoder": "kdataset.labels",
     "class_weights": "kdataset.labels",
+    "sample_weights": "kdataset.labels",
+    "validate_manifest": "kdataset.validate",
+    "label_stats": "kdataset.stats",
+    "LabelStats": "kdataset.stats",
+    "split_manifest": "kdataset.split",
+    "SplitWarning": "kdataset.split",
     "Loader": "kdataset.loaders",
     "NpyLoader": "kdataset.loaders",
     "ImageLoader": "kdataset.loaders",
@@ -34,10 +40,13 @@ if TYPE_CHECKING:
     from kdataset.compat import DataGenerator
     from kdataset.dataset import ManifestDataset
     from kdataset.errors import ManifestError, Problem, SampleError
-    from kdataset.labels import LabelEncoder, class_weights
+    from kdataset.labels import LabelEncoder, class_weights, sample_weights
     from kdataset.loaders import FunctionLoader, ImageLoader, Loader, NpyLoader
     from kdataset.manifest import Manifest
     from kdataset.order import epoch_order
+    from kdataset.split import SplitWarning, split_manifest
+    from kdataset.stats import LabelStats, label_stats
+    from kdataset.validate import validate_manifest
 
 
 def __getattr__(name):

@@ -2,6 +2,10 @@
 
 Kept free of Keras and of any backend: worker processes import this module (and
 `kdataset.loaders`), never the backend, so they are safe beside JAX.
+
+Threads write straight into the batch. Processes write into a batch buffer
+shared with the parent (a memory-mapped file in `/dev/shm` where there is one),
+so only paths and a few numbers cross the pipe, never the arrays.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ import concurrent.futures
 import itertools
 import multiprocessing
 import os
+import tempfile
 import threading
+import weakref
 
 import numpy as np
 
@@ -39,20 +45,33 @@ def load_rows(loader, paths, out):
 
 # -- worker processes ------------------------------------------------------
 
-_WORKER = {}
+_WORKER = {"buffers": {}}
 
 
 def _init_worker(loader, shape, dtype):
     _WORKER.update(loader=loader, shape=shape, dtype=dtype)
 
 
-def _load_chunk(paths):
-    out = np.empty((len(paths), *_WORKER["shape"]), dtype=_WORKER["dtype"])
+def _buffer(path, rows):
+    buffers = _WORKER["buffers"]
+    array = buffers.get(path)
+    if array is None or len(array) != rows:
+        if len(buffers) > 8:
+            buffers.clear()
+        array = buffers[path] = np.memmap(
+            path, dtype=_WORKER["dtype"], mode="r+", shape=(rows, *_WORKER["shape"])
+        )
+    return array
+
+
+def _load_chunk(buffer_path, rows, start, paths):
+    """Loads `paths` into rows `start...` of the shared buffer; `None`, or `(position, reason)`."""
+    out = _buffer(buffer_path, rows)[start : start + len(paths)]
     try:
         load_rows(_WORKER["loader"], paths, out)
     except ChunkError as e:
-        return None, e.position, e.error.reason
-    return out, os.getpid(), None
+        return e.position, e.error.reason
+    return None
 
 
 def _start_method():
@@ -60,6 +79,52 @@ def _start_method():
     # children from a clean server process, spawn from scratch.
     methods = multiprocessing.get_all_start_methods()
     return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _remove(paths):
+    for path in list(paths):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    paths.clear()
+
+
+class _SharedBuffers:
+    """Batch buffers in memory-mapped files that worker processes write into."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, dtype
+        self.folder = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+        self._free = []
+        self._lock = threading.Lock()
+        self.paths = set()
+        # Files are removed when the loader closes, is collected, or the process exits.
+        self._finalizer = weakref.finalize(self, _remove, self.paths)
+
+    def acquire(self, rows):
+        with self._lock:
+            for i, (_, array) in enumerate(self._free):
+                if len(array) == rows:
+                    return self._free.pop(i)
+        fd, path = tempfile.mkstemp(prefix="kdataset-batch-", suffix=".buf", dir=self.folder)
+        os.close(fd)
+        self.paths.add(path)
+        return path, np.memmap(path, dtype=self.dtype, mode="w+", shape=(rows, *self.shape))
+
+    def release(self, buffer):
+        with self._lock:
+            if len(self._free) < 4:
+                self._free.append(buffer)
+                return
+        path, _ = buffer
+        self.paths.discard(path)
+        _remove([path])
+
+    def close(self):
+        with self._lock:
+            self._free.clear()
+        self._finalizer()
 
 
 class ParallelLoader:
@@ -80,12 +145,14 @@ class ParallelLoader:
         self.workers = max(1, int(workers))
         self.use_multiprocessing = bool(use_multiprocessing)
         self._executor = None
+        self._buffers = None
         self._lock = threading.Lock()
 
     def _get_executor(self):
         with self._lock:
             if self._executor is None:
                 if self.use_multiprocessing:
+                    self._buffers = _SharedBuffers(self.shape, self.dtype)
                     self._executor = concurrent.futures.ProcessPoolExecutor(
                         max_workers=self.workers,
                         mp_context=multiprocessing.get_context(_start_method()),
@@ -100,54 +167,74 @@ class ParallelLoader:
 
     def load(self, paths):
         """An array of shape `(len(paths), *shape)`; raises `ChunkError` naming the position."""
-        out = np.empty((len(paths), *self.shape), dtype=self.dtype)
         parallel = self.workers > 1 or self.use_multiprocessing
-        if not parallel or len(paths) == 0:
+        if not parallel or len(paths) < 2:
+            out = np.empty((len(paths), *self.shape), dtype=self.dtype)
             load_rows(self.loader, paths, out)
             return out
         bounds = np.linspace(0, len(paths), min(self.workers, len(paths)) + 1).astype(int)
-        spans = [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+        spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
         executor = self._get_executor()
         if self.use_multiprocessing:
-            futures = [executor.submit(_load_chunk, list(paths[a:b])) for a, b in spans]
+            return self._load_in_processes(executor, paths, spans)
+        out = np.empty((len(paths), *self.shape), dtype=self.dtype)
+        futures = [executor.submit(load_rows, self.loader, paths[a:b], out[a:b]) for a, b in spans]
+        for (a, _), future in zip(spans, futures):
+            try:
+                future.result()
+            except ChunkError as e:
+                raise ChunkError(a + e.position, e.error) from None
+        return out
+
+    def _load_in_processes(self, executor, paths, spans):
+        buffer = self._buffers.acquire(len(paths))
+        try:
+            futures = [
+                executor.submit(_load_chunk, buffer[0], len(paths), a, list(paths[a:b]))
+                for a, b in spans
+            ]
+            failure, died = None, False
             for (a, b), future in zip(spans, futures):
                 try:
-                    chunk, position, reason = future.result()
+                    result = future.result()
                 except concurrent.futures.process.BrokenProcessPool as e:
-                    self.close()
-                    raise ChunkError(
+                    died = True
+                    failure = failure or ChunkError(
                         a,
                         SampleError(
                             "a loading process died while loading this sample or one of the "
                             f"{b - a - 1} after it in the batch ({e})",
                             path=paths[a],
                         ),
-                    ) from None
-                if chunk is None:
-                    raise ChunkError(a + position, SampleError(reason, path=paths[a + position]))
-                out[a:b] = chunk
-        else:
-            futures = [
-                executor.submit(load_rows, self.loader, paths[a:b], out[a:b]) for a, b in spans
-            ]
-            for (a, _), future in zip(spans, futures):
-                try:
-                    future.result()
-                except ChunkError as e:
-                    raise ChunkError(a + e.position, e.error) from None
-        return out
+                    )
+                    continue
+                if result is not None and failure is None:
+                    position, reason = result
+                    failure = ChunkError(
+                        a + position, SampleError(reason, path=paths[a + position])
+                    )
+            if died:
+                self.close()  # a broken pool cannot be reused; the next batch starts a new one
+            if failure is not None:
+                raise failure
+            return np.array(buffer[1])  # a private copy: the buffer is reused
+        finally:
+            if self._buffers is not None:
+                self._buffers.release(buffer)
 
     def close(self):
-        """Stops the worker threads or processes."""
+        """Stops the worker threads or processes and removes shared buffers."""
         with self._lock:
             executor, self._executor = self._executor, None
+            buffers, self._buffers = self._buffers, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+        if buffers is not None:
+            buffers.close()
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_executor"] = None
-        state["_lock"] = None
+        state.update(_executor=None, _buffers=None, _lock=None)
         return state
 
     def __setstate__(self, state):

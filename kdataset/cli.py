@@ -1,29 +1,331 @@
-"""The `kdataset` command line."""
+"""The `kdataset` command: validate, describe and split manifests, and save their classes.
+
+Every command prints tables with rich; an error is one line on stderr (exit 1),
+never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import kdataset
+
+_EPILOG = "Run `kdataset COMMAND --help` for the options of a command."
+
+
+def _add_label_options(parser, modes=True):
+    group = parser.add_argument_group("labels")
+    group.add_argument(
+        "--label-column",
+        default="label",
+        metavar="COLUMN",
+        help="column of labels (default: label)",
+    )
+    group.add_argument(
+        "--label-columns",
+        metavar="A,B,...",
+        help="0/1 columns, one per class, for multi-hot labels (instead of --label-column)",
+    )
+    group.add_argument(
+        "--label-separator",
+        metavar="SEP",
+        help="split each label cell on SEP: multi-label ('|' for 'cat|dog')",
+    )
+    if modes:
+        group.add_argument(
+            "--label-mode",
+            choices=["int", "categorical", "binary", "multi_hot"],
+            help="as in ManifestDataset (default: categorical, or multi_hot with a separator or columns)",
+        )
+        group.add_argument(
+            "--classes", metavar="JSON", help="a classes file written by `kdataset classes`"
+        )
+
+
+def _add_file_options(parser):
+    group = parser.add_argument_group("files")
+    group.add_argument(
+        "--id-column", default="id", metavar="COLUMN", help="column of sample ids (default: id)"
+    )
+    group.add_argument(
+        "--path-column",
+        metavar="COLUMN",
+        help="column of file paths (default: 'path', if there is one)",
+    )
+    group.add_argument(
+        "--path-template", metavar="TEMPLATE", help="paths made from each row, e.g. 'data/{id}.npy'"
+    )
+    group.add_argument(
+        "--root-dir",
+        metavar="DIR",
+        help="folder relative paths resolve against (default: the manifest's)",
+    )
+    group.add_argument(
+        "--loader",
+        default="auto",
+        choices=["auto", "npy", "image"],
+        help="how files are read (default: auto, by extension)",
+    )
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="kdataset",
-        description="kdataset: CSV manifests as Keras 3 datasets. "
-        "Commands for validating, describing and splitting manifests come in later releases.",
+        description="Check, describe and split CSV manifests (one row per sample) for Keras training.",
+        epilog=_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"kdataset {kdataset.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate",
+        help="list every problem of a manifest; exit 1 if there is any",
+        description="Check a manifest as ManifestDataset would: columns, ids, labels, that every "
+        "file exists and that the first sample loads (with --deep: that every sample loads with one "
+        "shape and dtype). Prints a table of problems and exits 1 if there are any, 0 when clean.",
+    )
+    validate.add_argument("manifest", help="the CSV file")
+    _add_file_options(validate)
+    _add_label_options(validate)
+    validate.add_argument(
+        "--deep", action="store_true", help="load every sample, not just the first"
+    )
+
+    stats = commands.add_parser(
+        "stats",
+        help="class counts and imbalance, as a table",
+        description="Count the samples of each class (a sample counts for each of its classes when "
+        "labels are multi-label) and show the imbalance ratio (largest class / smallest).",
+    )
+    stats.add_argument("manifest", nargs="+", help="one or more CSV files (e.g. train.csv val.csv)")
+    _add_label_options(stats, modes=False)
+
+    classes = commands.add_parser(
+        "classes",
+        help="write the class list (a LabelEncoder file) of a manifest",
+        description="Learn the classes of a manifest's labels (sorted, numerically for numbers) and "
+        "write them as JSON, to ship beside a model: kd.LabelEncoder.load(PATH), or "
+        "ManifestDataset(..., classes=kd.LabelEncoder.load(PATH)).",
+    )
+    classes.add_argument("manifest", help="the CSV file")
+    classes.add_argument(
+        "-o",
+        "--output",
+        default="classes.json",
+        metavar="PATH",
+        help="where to write (default: classes.json)",
+    )
+    _add_label_options(classes, modes=False)
+
+    split = commands.add_parser(
+        "split",
+        help="split a manifest into train / val / test CSV files",
+        description="Split a manifest into train.csv, val.csv and test.csv: disjoint, complete and "
+        "the same for the same seed; stratified by a label column (multi-label with "
+        "--label-separator) and with no group (a patient, a session) in two splits. Prints the rows "
+        "and class counts per split.",
+    )
+    split.add_argument("manifest", help="the CSV file")
+    split.add_argument(
+        "--val", type=float, default=0.1, help="fraction for validation (default: 0.1)"
+    )
+    split.add_argument("--test", type=float, default=0.0, help="fraction for test (default: 0)")
+    split.add_argument(
+        "--stratify", metavar="COLUMN", help="keep the class proportions of COLUMN in each split"
+    )
+    split.add_argument(
+        "--group", metavar="COLUMN", help="keep all rows of a COLUMN value in one split"
+    )
+    split.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
+    split.add_argument(
+        "--label-separator", metavar="SEP", help="the stratify column is multi-label, split on SEP"
+    )
+    split.add_argument(
+        "--out", metavar="DIR", help="folder for the CSV files (default: the manifest's folder)"
+    )
+    split.add_argument("--force", action="store_true", help="overwrite existing files")
     return parser
+
+
+class _Failure(Exception):
+    """An error to print as one line."""
+
+
+def _console():
+    from rich.console import Console
+
+    # Piped output is not cut to 80 columns: files and CI logs read better whole.
+    width = None if sys.stdout.isatty() else 200
+    return Console(width=width, highlight=False, soft_wrap=True)
+
+
+def _label_column(args):
+    if args.label_columns:
+        return [c.strip() for c in args.label_columns.split(",") if c.strip()]
+    return args.label_column
+
+
+def _dataset_kwargs(args):
+    label_column = _label_column(args)
+    mode = args.label_mode
+    if mode is None:
+        multi = isinstance(label_column, list) or args.label_separator is not None
+        mode = "multi_hot" if multi else "categorical"
+    classes = None
+    if args.classes:
+        classes = kdataset.LabelEncoder.load(args.classes)
+    return {
+        "id_column": args.id_column,
+        "label_column": label_column,
+        "path_column": args.path_column,
+        "path_template": args.path_template,
+        "root_dir": args.root_dir,
+        "loader": args.loader,
+        "label_mode": mode,
+        "label_separator": args.label_separator,
+        "classes": classes,
+    }
+
+
+def _run_validate(args):
+    from rich.table import Table
+
+    problems = kdataset.validate_manifest(
+        args.manifest, deep=args.deep, progress=sys.stderr.isatty(), **_dataset_kwargs(args)
+    )
+    console = _console()
+    if not problems:
+        console.print(f"{args.manifest}: no problems found.")
+        return 0
+    table = Table(
+        title=f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {args.manifest}"
+    )
+    for name in ("where", "id", "column", "path", "problem"):
+        table.add_column(name, overflow="fold")
+    for p in problems:
+        table.add_row(p.line or "", p.id or "", p.column or "", p.path or "", p.message)
+    console.print(table)
+    return 1
+
+
+def _stats_table(stats, title):
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("class")
+    for column in stats.table.columns:
+        table.add_column(str(column), justify="right")
+    for name, row in stats.table.iterrows():
+        table.add_row(str(name), *[str(int(v)) for v in row])
+    return table
+
+
+def _run_stats(args):
+    manifests = (
+        {os.path.basename(m): m for m in args.manifest}
+        if len(args.manifest) > 1
+        else args.manifest[0]
+    )
+    stats = kdataset.label_stats(
+        manifests, label_column=_label_column(args), label_separator=args.label_separator
+    )
+    console = _console()
+    console.print(_stats_table(stats, title="samples per class"))
+    console.print(stats.summary())
+    return 0
+
+
+def _run_classes(args):
+    stats = kdataset.label_stats(
+        args.manifest, label_column=_label_column(args), label_separator=args.label_separator
+    )
+    encoder = stats.label_encoder
+    if os.path.exists(args.output) and os.path.samefile(args.output, args.manifest):
+        raise _Failure(
+            f"refusing to overwrite the manifest {args.manifest!r} with the classes file"
+        )
+    encoder.save(args.output)
+    _console().print(
+        f"{encoder.num_classes} classes written to {args.output}: {', '.join(map(str, encoder.classes))}"
+    )
+    return 0
+
+
+def _run_split(args):
+    out = args.out or os.path.dirname(os.path.abspath(args.manifest))
+    splits = kdataset.split_manifest(
+        args.manifest,
+        val=args.val,
+        test=args.test,
+        stratify=args.stratify,
+        group=args.group,
+        seed=args.seed,
+        label_separator=args.label_separator,
+    )
+    names = [n for n in ("train", "val", "test") if n != "test" or args.test > 0]
+    paths = {n: os.path.join(out, f"{n}.csv") for n in names}
+    source = os.path.abspath(args.manifest)
+    for name, path in paths.items():
+        if os.path.abspath(path) == source:
+            raise _Failure(
+                f"the {name} split would overwrite the manifest {args.manifest!r}: pass --out DIR"
+            )
+        if os.path.exists(path) and not args.force:
+            raise _Failure(f"{path} exists: pass --force to overwrite it, or --out DIR")
+    os.makedirs(out, exist_ok=True)
+    for name, path in paths.items():
+        splits[name].to_csv(path, index=False)
+    console = _console()
+    rows = ", ".join(f"{n} {len(splits[n])}" for n in names)
+    console.print(f"rows: {rows} (of {sum(len(f) for f in splits.values())}), written to {out}")
+    if args.stratify:
+        stats = kdataset.label_stats(
+            {n: splits[n] for n in names},
+            label_column=args.stratify,
+            label_separator=args.label_separator,
+        )
+        console.print(
+            _stats_table(stats, title=f"samples per class of {args.stratify!r}, per split")
+        )
+    if os.path.abspath(out) != os.path.dirname(source):
+        console.print(
+            "note: relative paths in the split files resolve against their new folder; "
+            f"pass root_dir={os.path.dirname(source)!r} to ManifestDataset (or --root-dir)."
+        )
+    return 0
+
+
+_COMMANDS = {
+    "validate": _run_validate,
+    "stats": _run_stats,
+    "classes": _run_classes,
+    "split": _run_split,
+}
 
 
 def main(argv=None):
     """Runs the command line; returns the exit code."""
     parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return _COMMANDS[args.command](args)
+    except kdataset.ManifestError as e:
+        count = len(e.problems)
+        first = e.problems[0] if e.problems else ""
+        extra = f" (and {count - 1} more: run `kdataset validate`)" if count > 1 else ""
+        print(f"kdataset {args.command}: error: {first}{extra}", file=sys.stderr)
+    except (_Failure, ValueError, TypeError, OSError) as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"kdataset {args.command}: error: {message}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"kdataset {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 1
 
 
 if __name__ == "__main__":

@@ -11,13 +11,10 @@ import keras
 import numpy as np
 
 from kdataset._parallel import ChunkError, ParallelLoader
-from kdataset.errors import Problem, SampleError, listing, one_of
-from kdataset.labels import LabelEncoder, _native, class_weights
-from kdataset.loaders import get_loader
-from kdataset.manifest import Manifest
+from kdataset.errors import ManifestError, SampleError
+from kdataset.labels import class_weights
 from kdataset.order import epoch_order
-
-LABEL_MODES = ("int", "categorical", "binary", "multi_hot")
+from kdataset.validate import check_manifest
 
 
 def _check_int(name, value, minimum, allow_none=False):
@@ -69,6 +66,10 @@ class ManifestDataset(keras.utils.PyDataset):
         classes: Class names in index order, or a `kd.LabelEncoder`. By default
             the sorted labels (numerically when they are numbers: 2 before 10).
             A label not among given classes is an error.
+        sample_weight: `None`; `"balanced"` to weigh each sample by its
+            class's balanced weight (the mean over its classes for multi-hot
+            labels, where `fit(class_weight=...)` cannot work); or the name of
+            a column of weights. Batches are then `(x, y, weight)`.
         shuffle: Whether to shuffle the samples each epoch.
         seed: Seed of the shuffle. `None` draws one from Python's `random`
             (so `keras.utils.set_random_seed` makes it reproducible).
@@ -117,6 +118,7 @@ class ManifestDataset(keras.utils.PyDataset):
         label_mode="categorical",
         label_separator=None,
         classes=None,
+        sample_weight=None,
         shuffle=True,
         seed=None,
         drop_remainder=False,
@@ -131,51 +133,43 @@ class ManifestDataset(keras.utils.PyDataset):
         self.seed = _check_int("seed", seed, 0, allow_none=True)
         if self.seed is None:
             self.seed = random.randrange(2**31)
-        if label_mode is not None and label_mode not in LABEL_MODES:
-            raise ValueError(
-                f"Invalid `label_mode`: expected one of {one_of(LABEL_MODES)} or None. "
-                f"Received: label_mode={label_mode!r}"
-            )
-        if label_column is None or label_mode is None:
-            label_column, label_mode = None, None
-        if isinstance(label_column, list | tuple) and label_mode != "multi_hot":
-            raise ValueError(
-                "A list of `label_column`s holds 0/1 columns, one per class: use "
-                f"`label_mode='multi_hot'`. Received: label_mode={label_mode!r}"
-            )
-        if label_separator is not None and label_mode != "multi_hot":
-            raise ValueError(
-                "`label_separator` splits one column into several labels: use "
-                f"`label_mode='multi_hot'`. Received: label_mode={label_mode!r}"
-            )
-        self.label_mode = label_mode
         self.shuffle = bool(shuffle)
         self.drop_remainder = bool(drop_remainder)
         self.use_processes = bool(use_multiprocessing)
 
-        self.manifest = Manifest(
+        checked = check_manifest(
             manifest,
             id_column=id_column,
             label_column=label_column,
             path_column=path_column,
             path_template=path_template,
             root_dir=root_dir,
+            loader=loader,
+            label_mode=label_mode,
+            label_separator=label_separator,
+            classes=classes,
+            sample_weight=sample_weight,
         )
-        self.label_encoder = None
-        self._indices = None
-        self._targets = None
-        label_problems = self._build_labels(label_column, classes, label_separator)
-        self.manifest.raise_if_problems(label_problems)
-
+        self.manifest = checked.manifest
+        if checked.problems:
+            raise ManifestError(checked.problems, source=self.manifest.source)
+        self.label_mode = label_mode if checked.label_encoder is not None else None
+        self.label_encoder = checked.label_encoder
+        self._indices, self._targets, self._weights = (
+            checked.indices,
+            checked.targets,
+            checked.weights,
+        )
         self.num_samples = len(self.manifest)
         if self.__len__() == 0:
             raise ValueError(
                 f"`drop_remainder=True` with {self.num_samples} samples and "
                 f"batch_size={self.batch_size} leaves no batch: lower `batch_size`."
             )
-        self.loader = get_loader(loader, self.manifest.paths)
-        shape, dtype = self._probe()
-        self.sample_shape, self.sample_dtype = shape, dtype
+        if checked.first_sample_error is not None:
+            raise checked.first_sample_error
+        self.loader = checked.loader
+        self.sample_shape, self.sample_dtype = checked.sample_shape, checked.sample_dtype
         if self.use_processes:
             try:
                 pickle.dumps(self.loader)
@@ -185,129 +179,19 @@ class ManifestDataset(keras.utils.PyDataset):
                     f"at module level, not a lambda or a closure). {self.loader!r} does not: {e}"
                 ) from None
         self._batches = ParallelLoader(
-            self.loader, shape, dtype, self.num_workers, self.use_processes
+            self.loader, self.sample_shape, self.sample_dtype, self.num_workers, self.use_processes
         )
         self._epoch = 0
         self._epoch_open = False
         self._served = np.zeros(len(self), dtype=bool)
         self._order = None
 
-    # -- construction helpers ----------------------------------------------
-
-    def _build_labels(self, label_column, classes, separator):
-        """Fits the label encoder and computes targets; returns the problems found."""
-        if label_column is None or self.manifest.labels is None:
-            return []
-        if self.manifest.problems:
-            # Columns are missing or rows are unusable: labels cannot be checked
-            # reliably, and the problems already say what to fix.
-            return []
-        mode = self.label_mode
-        labels = self.manifest.labels
-        if isinstance(label_column, list | tuple):
-            columns = [str(c) for c in label_column]
-            encoder = classes if isinstance(classes, LabelEncoder) else None
-            names = encoder.classes if encoder is not None else list(classes or columns)
-            if sorted(map(str, names)) != sorted(columns):
-                return [
-                    Problem(
-                        f"`classes` {listing(names)} must name the label columns {listing(columns)}"
-                    )
-                ]
-            order = [columns.index(str(n)) for n in names]
-            self.label_encoder = encoder or LabelEncoder(classes=names, multi_label=True)
-            self._targets = np.ascontiguousarray(labels[:, order], dtype=np.float32)
-            return []
-
-        given = classes.classes if isinstance(classes, LabelEncoder) else classes
-        if (
-            self.manifest.label_text is not None
-            and given
-            and all(isinstance(c, str) for c in given)
-        ):
-            labels = self.manifest.label_text  # classes given as text: match the CSV's text
-        if isinstance(classes, LabelEncoder):
-            encoder = classes
-            if encoder.multi_label != (mode == "multi_hot"):
-                raise ValueError(
-                    f"The `classes` encoder is {'multi' if encoder.multi_label else 'single'}-label "
-                    f"but `label_mode={mode!r}` is not."
-                )
-        else:
-            encoder = LabelEncoder(
-                classes=classes, multi_label=mode == "multi_hot", separator=separator
-            )
-        problems = []
-        column = label_column
-        if encoder._classes is not None:
-            known = encoder._index
-            for i, label in enumerate(labels):
-                names = encoder.split(label) if encoder.multi_label else [_native(label)]
-                unknown = [n for n in names if n not in known]
-                if unknown:
-                    problems.append(
-                        Problem(
-                            f"unknown label {listing(unknown)}; `classes` are "
-                            f"{listing(encoder.classes)}",
-                            line=self.manifest.where(i),
-                            id=self.manifest.ids[i],
-                            column=column,
-                        )
-                    )
-        if encoder.multi_label:
-            for i, label in enumerate(labels):
-                if not encoder.split(label):
-                    problems.append(
-                        Problem(
-                            "empty label",
-                            line=self.manifest.where(i),
-                            id=self.manifest.ids[i],
-                            column=column,
-                        )
-                    )
-        if problems:
-            return problems
-        if encoder._classes is None:
-            encoder.fit(labels)
-        if mode == "binary" and encoder.num_classes != 2:
-            return [
-                Problem(
-                    f"`label_mode='binary'` needs exactly 2 classes; found {encoder.num_classes}: "
-                    f"{listing(encoder.classes)}",
-                    column=column,
-                )
-            ]
-        self.label_encoder = encoder
-        if mode == "multi_hot":
-            self._targets = _numpy(encoder.multi_hot(labels))
-            return []
-        self._indices = encoder.encode(labels)
-        if mode == "int":
-            self._targets = self._indices
-        elif mode == "binary":
-            self._targets = self._indices.astype(np.float32)[:, None]
-        else:
-            self._targets = _numpy(
-                keras.ops.one_hot(self._indices, encoder.num_classes, dtype="float32")
-            )
-        return []
-
-    def _probe(self):
-        path = self.manifest.paths[0]
-        try:
-            shape, dtype = self.loader.probe(path)
-        except SampleError as e:
-            raise self._sample_error(0, e) from None
-        except Exception as e:
-            raise self._sample_error(0, SampleError(f"{type(e).__name__}: {e}", path=path)) from e
-        return tuple(shape), np.dtype(dtype)
-
     def _sample_error(self, row, error):
         return SampleError(
             error.reason,
             path=self.manifest.paths[row],
             line=self.manifest.where(row),
-            id=self.manifest.ids[row],
+            id=self.manifest.id_of(row),
         )
 
     # -- the PyDataset protocol -------------------------------------------
@@ -356,7 +240,9 @@ class ManifestDataset(keras.utils.PyDataset):
             self._served[index] = True
         if self._targets is None:
             return x
-        return x, self._targets[rows]
+        if self._weights is None:
+            return x, self._targets[rows]
+        return x, self._targets[rows], self._weights[rows]
 
     def __iter__(self):
         """Yields the batches of one epoch, then moves on to the next epoch."""
@@ -439,10 +325,6 @@ class ManifestDataset(keras.utils.PyDataset):
             f"<ManifestDataset {self.num_samples} samples, {len(self)} batches of "
             f"{self.batch_size}, x {self.sample_shape} {self.sample_dtype.name}, {labels}>"
         )
-
-
-def _numpy(tensor):
-    return np.ascontiguousarray(keras.ops.convert_to_numpy(tensor), dtype=np.float32)
 
 
 __all__ = ["ManifestDataset"]

@@ -220,6 +220,8 @@ class LabelEncoder:
         Returns:
             For single-label encoders an `int32` array of shape `(n,)`; for
             multi-label encoders a `float32` array of shape `(n, num_classes)`.
+            NumPy, with no backend involved: `one_hot` and `multi_hot` give
+            backend tensors.
 
         Raises:
             ValueError: a label is not one of `classes`.
@@ -227,7 +229,12 @@ class LabelEncoder:
         self._require_fitted()
         labels = list(labels)
         if self.multi_label:
-            return _to_numpy(self.multi_hot(labels))
+            rows = [self.split(label) for label in labels]
+            self._check_known([n for row in rows for n in row])
+            hot = np.zeros((len(rows), self.num_classes), dtype=np.float32)
+            for i, row in enumerate(rows):
+                hot[i, [self._index[n] for n in row]] = 1.0
+            return hot
         names = [_native(label) for label in labels]
         self._check_known(names)
         return np.fromiter((self._index[n] for n in names), dtype=np.int32, count=len(names))
@@ -397,6 +404,34 @@ def _to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
+def encode_targets(encoder, labels, mode):
+    """`(indices, targets)` for a `label_mode`, through `keras.ops`, as NumPy.
+
+    Args:
+        encoder: A fitted `LabelEncoder`.
+        labels: One label per sample.
+        mode: `"int"`, `"categorical"`, `"binary"` or `"multi_hot"`.
+
+    Returns:
+        Class indices (`int32`, or `None` for multi-hot) and the `y` of every
+        sample: `int32 (n,)`, `float32 (n, classes)` or `float32 (n, 1)`.
+    """
+    import keras
+
+    if mode == "multi_hot":
+        return None, _float32(encoder.multi_hot(labels))
+    indices = encoder.encode(labels)
+    if mode == "int":
+        return indices, indices
+    if mode == "binary":
+        return indices, indices.astype(np.float32)[:, None]
+    return indices, _float32(keras.ops.one_hot(indices, encoder.num_classes, dtype="float32"))
+
+
+def _float32(tensor):
+    return np.ascontiguousarray(_to_numpy(tensor), dtype=np.float32)
+
+
 def class_weights(labels, classes=None):
     """Balanced class weights, as scikit-learn's `compute_class_weight("balanced")`.
 
@@ -436,3 +471,64 @@ def class_weights(labels, classes=None):
         )
     total, n = len(indices), encoder.num_classes
     return {i: total / (n * int(c)) for i, c in enumerate(counts)}
+
+
+def sample_weights(labels, classes=None):
+    """Balanced weights per sample, for single-label or multi-label data.
+
+    `fit(class_weight=...)` argmaxes 2-D targets, so with multi-hot labels every
+    row would get its first class's weight. Weights per sample work for both:
+    each class gets the balanced weight `n_samples / (n_classes * count)` (as
+    scikit-learn's `"balanced"`), and a sample gets the mean weight of its
+    classes (the class's weight for single-label data; 1 for a sample with no
+    class).
+
+    Args:
+        labels: Class names per sample (lists of names or separated strings
+            for a multi-label `classes` encoder), class indices (`int` array of
+            shape `(n,)`), or multi-hot rows (array of shape `(n, classes)`).
+        classes: A `LabelEncoder` or a list of class names; by default learnt
+            from `labels`.
+
+    Returns:
+        A `float32` array of shape `(n,)`, to pass as sample weights (for
+        instance with `ManifestDataset(sample_weight="balanced")`).
+
+    Example:
+
+    >>> sample_weights([["a"], ["a", "b"], ["a"]], classes=LabelEncoder(multi_label=True)).tolist()
+    [0.5, 1.0, 0.5]
+    """
+    encoder = classes if isinstance(classes, LabelEncoder) else None
+    array = labels if isinstance(labels, np.ndarray) else None
+    if array is not None and array.ndim == 2:
+        hot = array.astype(bool)
+    elif array is not None and array.ndim == 1 and np.issubdtype(array.dtype, np.integer):
+        width = encoder.num_classes if encoder is not None else int(array.max(initial=-1)) + 1
+        hot = np.zeros((len(array), width), dtype=bool)
+        hot[np.arange(len(array)), array] = True
+    else:
+        labels = list(labels)
+        if encoder is None:
+            multi = any(isinstance(v, list | tuple | set) for v in labels)
+            encoder = LabelEncoder(classes=classes, multi_label=multi)
+        if encoder._classes is None:
+            # A multi-label sample may carry no class (weight 1); fit on the others.
+            encoder = encoder.fit(
+                [v for v in labels if encoder.split(v)] if encoder.multi_label else labels
+            )
+        encoded = encoder.encode(labels)
+        if encoder.multi_label:
+            hot = encoded.astype(bool)
+        else:
+            hot = np.zeros((len(encoded), encoder.num_classes), dtype=bool)
+            hot[np.arange(len(encoded)), encoded] = True
+    counts = hot.sum(axis=0)
+    present = counts > 0
+    weight = np.zeros(hot.shape[1], dtype=np.float64)
+    weight[present] = len(hot) / (present.sum() * counts[present])
+    per_row = hot.sum(axis=1)
+    totals = hot.astype(np.float64) @ weight
+    out = np.ones(len(hot), dtype=np.float64)
+    out[per_row > 0] = totals[per_row > 0] / per_row[per_row > 0]
+    return out.astype(np.float32)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import functools
 import os
 import string
 
@@ -61,6 +63,37 @@ def _read_frame(source):
     return frame, path
 
 
+@functools.lru_cache(maxsize=8)
+def _record_lines(path, stamp):
+    """The line on which each data record of a CSV file starts.
+
+    pandas skips blank lines and lets a quoted cell span lines, so a row's line
+    is not always its position + 2; Python's csv module, reading the same
+    dialect, tells where each record starts. `stamp` keys the cache.
+    """
+    lines, start, header = [], 1, True
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        for record in reader:
+            if record:
+                if header:
+                    header = False
+                else:
+                    lines.append(start)
+            start = reader.line_num + 1
+    return lines
+
+
+def place(frame, csv_path, i):
+    """Where row `i` (0-based position) is: `"line 12 of train.csv"`, or `"row 10"` of a DataFrame."""
+    if csv_path is None:
+        return f"row {_native(frame.index[i])!r}"
+    stat = os.stat(csv_path)
+    lines = _record_lines(csv_path, (stat.st_mtime_ns, stat.st_size))
+    line = lines[i] if len(lines) == len(frame) else i + 2
+    return f"line {line} of {os.path.basename(csv_path)}"
+
+
 def _int_or_text(values):
     """CSV label text as ints when every value is an integer written plainly."""
     try:
@@ -87,7 +120,7 @@ class Manifest:
     """A manifest read with pandas and checked, row by row.
 
     Reading never raises for a problem in the data: every problem found is kept
-    in `problems` (see `raise_if_problems`), so a user sees all of them at once.
+    in `problems`, so a user sees all of them at once.
 
     Args:
         source: Path to a CSV file, or a pandas DataFrame.
@@ -196,16 +229,18 @@ class Manifest:
 
     def where(self, i):
         """Where row `i` (0-based position) is: `"line 12 of train.csv"` or `"row 10"`."""
-        if self.source is not None:
-            return f"line {i + 2} of {os.path.basename(self.source)}"
-        return f"row {_native(self.frame.index[i])!r}"
+        return place(self.frame, self.source, i)
+
+    def id_of(self, i):
+        """The sample id of row `i`, or `None` when the manifest has no id column."""
+        return None if self.ids is None or self.id_column is None else self.ids[i]
 
     def _problem(self, message, row=None, column=None, path=None):
         self.problems.append(
             Problem(
                 message,
                 line=None if row is None else self.where(row),
-                id=None if row is None or self.ids is None else self.ids[row],
+                id=None if row is None else self.id_of(row),
                 column=column,
                 path=path,
             )
@@ -294,12 +329,6 @@ class Manifest:
         missing = [i for i, p in enumerate(self.paths) if p and not exists(p)]
         for i in missing:
             self._problem("file not found", row=i, column=path_column, path=self.paths[i])
-
-    def raise_if_problems(self, extra=()):
-        """Raises `ManifestError` listing every problem found, if any."""
-        problems = self.problems + list(extra)
-        if problems:
-            raise ManifestError(problems, source=self.source)
 
     def __len__(self):
         return len(self.frame)

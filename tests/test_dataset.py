@@ -204,7 +204,7 @@ class _MeetingLoader:
 def test_processes_share_the_loading_of_a_batch(samples):
     import multiprocessing
 
-    with multiprocessing.Manager() as manager:
+    with multiprocessing.get_context("spawn").Manager() as manager:
         loader = _MeetingLoader(manager.Barrier(2), os.getpid())
         ds = kd.ManifestDataset(
             samples(16),
@@ -272,3 +272,43 @@ def test_epoch_order_is_a_pure_permutation(n, seed, epoch):
     a = kd.epoch_order(n, seed, epoch)
     assert sorted(a.tolist()) == list(range(n))
     assert a.tolist() == kd.epoch_order(n, seed, epoch).tolist()
+
+
+class _DyingLoader:
+    """Kills its worker process on one file; loads the others."""
+
+    def __init__(self, fatal, parent):
+        self.fatal, self.parent = fatal, parent
+
+    def __call__(self, path):
+        if os.path.basename(path) == self.fatal and os.getpid() != self.parent:
+            os._exit(3)
+        return np.load(path)
+
+
+def test_a_worker_process_that_dies_is_an_error_and_loading_recovers(samples):
+    ds = kd.ManifestDataset(
+        samples(12),
+        batch_size=6,
+        loader=_DyingLoader("0008.npy", os.getpid()),
+        workers=2,
+        use_multiprocessing=True,
+        shuffle=False,
+    )
+    try:
+        assert row_of(ds[0][0]) == [0, 1, 2, 3, 4, 5]
+        with pytest.raises(kd.SampleError, match="process died") as info:
+            ds[1]
+        assert "line" in str(info.value) and info.value.path.endswith(".npy")
+        assert row_of(ds[0][0]) == [0, 1, 2, 3, 4, 5]  # a new pool takes over
+    finally:
+        ds.close()
+
+
+def test_processes_leave_no_shared_buffers_behind(samples):
+    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    ds = kd.ManifestDataset(samples(10), batch_size=5, workers=2, use_multiprocessing=True)
+    assert sorted(r for x, _ in ds for r in row_of(x)) == list(range(10))
+    ds.close()
+    after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    assert not {n for n in after - before if n.startswith("kdataset-")}

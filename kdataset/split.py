@@ -1,0 +1,650 @@
+"""Splitting a manifest into train, validation and test sets: stratified, grouped, reproducible."""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+import os
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from kdataset.errors import listing, plural
+from kdataset.labels import LabelEncoder, _is_missing, _native, sort_classes
+from kdataset.manifest import _binary, _read_frame, place
+
+_SPLITS = ("train", "val", "test")
+_TRAIN = 0
+_MAX_LISTED = 10
+_LIST_LIKE = (list, tuple, set, frozenset, np.ndarray)
+# Every non-empty subset of the three splits, for the feasibility test of `_round_table`.
+_SUBSETS = [s for r in (1, 2, 3) for s in itertools.combinations(range(3), r)]
+
+
+class SplitWarning(UserWarning):
+    """A split came out other than asked, and `split_manifest` says how.
+
+    Raised (as a warning) when a class has too few rows to appear in every
+    split asked for, or when a split asked for is empty. The rows are never
+    dropped: the message says where they went.
+    """
+
+
+# -- arguments ---------------------------------------------------------------------
+
+
+def _check_fraction(name, value):
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, numbers.Real)
+        or not 0 <= value < 1
+    ):
+        raise ValueError(
+            f"Invalid `{name}`: expected a fraction in [0, 1). Received: {name}={_native(value)!r}"
+        )
+    return float(value)
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(
+            "Invalid `seed`: expected an integer >= 0 (the same seed gives the same split). "
+            f"Received: seed={_native(seed)!r}"
+        )
+    return int(seed)
+
+
+def _check_column_name(name, value):
+    try:
+        hash(value)
+    except TypeError:
+        raise ValueError(
+            f"Invalid `{name}`: expected a column name. Received: {name}={value!r}"
+        ) from None
+
+
+def _check_arguments(val, test, stratify, group, seed, label_separator):
+    val = _check_fraction("val", val)
+    test = _check_fraction("test", test)
+    if val + test >= 1:
+        raise ValueError(
+            "Invalid `val` and `test`: expected val + test < 1, so that rows are left for "
+            f"training. Received: val={val!r}, test={test!r}"
+        )
+    seed = _check_seed(seed)
+    if isinstance(stratify, list | tuple):
+        if not stratify:
+            raise ValueError(
+                "Invalid `stratify`: expected a column name or a non-empty list of 0/1 "
+                "columns. Received: stratify=[]"
+            )
+        for column in stratify:
+            _check_column_name("stratify", column)
+        repeated = [
+            c for c, n in pd.Series(list(stratify)).value_counts(sort=False).items() if n > 1
+        ]
+        if repeated:
+            raise ValueError(
+                f"Invalid `stratify`: columns must be distinct. Repeated: {listing(repeated)}"
+            )
+        stratify = list(stratify)
+    elif stratify is not None:
+        _check_column_name("stratify", stratify)
+    if label_separator is not None:
+        if not isinstance(label_separator, str) or not label_separator:
+            raise ValueError(
+                "Invalid `label_separator`: expected a non-empty string or None. "
+                f"Received: label_separator={label_separator!r}"
+            )
+        if stratify is None or isinstance(stratify, list):
+            raise ValueError(
+                "Invalid `label_separator`: it splits the single `stratify` column into labels "
+                f"(such as 'cat|dog'), so it needs `stratify` to name one column. Received: "
+                f"label_separator={label_separator!r}, stratify={stratify!r}"
+            )
+    if isinstance(group, list | tuple):
+        raise ValueError(
+            f"Invalid `group`: expected the name of one column. Received: group={group!r}"
+        )
+    if group is not None:
+        _check_column_name("group", group)
+    return val, test, stratify, seed
+
+
+class _Labels(NamedTuple):
+    """The `stratify` labels: class names, the class indices of each row, how to
+    name the column(s) in a message, and whether rows may hold several labels."""
+
+    classes: list
+    sets: list
+    what: str
+    multi: bool
+
+
+# -- reading the columns ---------------------------------------------------------------
+
+
+class _Rows:
+    """The manifest's frame, and how to name its rows: `line 3 of train.csv` or `row 5`."""
+
+    def __init__(self, frame, csv_path):
+        self.frame = frame
+        self.csv_path = csv_path
+        self.name = None if csv_path is None else os.path.basename(csv_path)
+
+    def where(self, i):
+        return place(self.frame, self.csv_path, i)
+
+    def places(self, positions):
+        positions = list(positions)
+        shown = ", ".join(self.where(i) for i in positions[:_MAX_LISTED])
+        if len(positions) > _MAX_LISTED:
+            shown += f", ... ({len(positions)} in all)"
+        return shown
+
+    def require(self, argument, column):
+        columns = list(self.frame.columns)
+        of = "" if self.name is None else f" {self.name}"
+        if column not in self.frame.columns:
+            raise ValueError(
+                f"Invalid `{argument}`: expected a column of the manifest{of}. Received: "
+                f"{argument}={column!r}. Columns: {listing(columns)}"
+            )
+        if columns.count(column) > 1:
+            raise ValueError(
+                f"Invalid `{argument}`: the manifest{of} has {columns.count(column)} columns "
+                f"named {column!r}. Received: {argument}={column!r}"
+            )
+
+    def values(self, column):
+        return self.frame[column].tolist()
+
+
+def _key(value):
+    """A label or group value as the key it is counted under."""
+    return value.strip() if isinstance(value, str) else _native(value)
+
+
+def _hashable(rows, argument, column, keys):
+    for i, key in enumerate(keys):
+        try:
+            hash(key)
+        except TypeError:
+            raise ValueError(
+                f"Invalid `{argument}`: column {column!r} holds {type(key).__name__} values, "
+                f"which cannot be compared as labels, at {rows.where(i)}: {key!r}"
+            ) from None
+
+
+def _read_labels(rows, stratify, label_separator):
+    """`(classes, class_of, label_sets)`: class names and, per row, one class index
+    (single-label) or a list of class indices (multi-label; the other is `None`)."""
+    if isinstance(stratify, list):
+        return _read_binary_columns(rows, stratify)
+    values = rows.values(stratify)
+    multi = label_separator is not None or any(isinstance(v, _LIST_LIKE) for v in values)
+    if multi:
+        encoder = LabelEncoder(multi_label=True, separator=label_separator)
+        names = [list(dict.fromkeys(_key(x) for x in encoder.split(v))) for v in values]
+        for row in names:
+            _hashable(rows, "stratify", stratify, row)
+        classes = sort_classes(name for row in names for name in row)
+        index = {c: j for j, c in enumerate(classes)}
+        return classes, None, [[index[name] for name in row] for row in names]
+    empty = [i for i, v in enumerate(values) if _is_missing(v)]
+    if empty:
+        raise ValueError(
+            f"Invalid `stratify`: column {stratify!r} has {plural(len(empty), 'empty label')}, "
+            f"at {rows.places(empty)}. Every row needs a label to be stratified on."
+        )
+    keys = [_key(v) for v in values]
+    _hashable(rows, "stratify", stratify, keys)
+    classes = sort_classes(keys)
+    index = {c: j for j, c in enumerate(classes)}
+    return classes, np.array([index[k] for k in keys], dtype=np.int64), None
+
+
+def _read_binary_columns(rows, columns):
+    bad = []
+    matrix = np.zeros((len(rows.frame), len(columns)), dtype=bool)
+    for j, column in enumerate(columns):
+        for i, value in enumerate(rows.values(column)):
+            bit = _binary(value)
+            if bit is None:
+                bad.append((i, column, value))
+            else:
+                matrix[i, j] = bool(bit)
+    if bad:
+        shown = "; ".join(
+            f"{rows.where(i)}, column {column!r}: "
+            + ("empty" if _is_missing(value) else repr(_native(value)))
+            for i, column, value in bad[:_MAX_LISTED]
+        )
+        more = f"; ... ({len(bad)} in all)" if len(bad) > _MAX_LISTED else ""
+        raise ValueError(
+            "Invalid `stratify`: a list of columns holds one 0/1 column per label, but "
+            f"{plural(len(bad), 'cell')} {'is' if len(bad) == 1 else 'are'} neither 0 nor 1: "
+            f"{shown}{more}"
+        )
+    return list(columns), None, [np.flatnonzero(row).tolist() for row in matrix]
+
+
+def _read_groups(rows, group):
+    """Group index per row, numbered in order of first appearance."""
+    values = rows.values(group)
+    empty = [i for i, v in enumerate(values) if _is_missing(v)]
+    if empty:
+        raise ValueError(
+            f"Invalid `group`: column {group!r} has {plural(len(empty), 'empty value')}, at "
+            f"{rows.places(empty)}. Every row needs a group, or rows of one group could end "
+            "up in two splits."
+        )
+    keys = [_key(v) for v in values]
+    _hashable(rows, "group", group, keys)
+    number = {}
+    return np.array([number.setdefault(k, len(number)) for k in keys], dtype=np.int64)
+
+
+# -- assigning rows ----------------------------------------------------------------------
+
+
+def _plain(n, totals, rng):
+    order = rng.permutation(n)
+    assignment = np.zeros(n, dtype=np.int64)
+    assignment[order[: totals[1]]] = 1
+    assignment[order[totals[1] : totals[1] + totals[2]]] = 2
+    return assignment
+
+
+def _stratified(class_of, n_classes, fractions, totals, rng):
+    """Single-label rows: class counts per split by `_apportion`, rows drawn per class."""
+    counts = np.bincount(class_of, minlength=n_classes)
+    table = _apportion(counts, fractions, totals, rng)
+    assignment = np.zeros(len(class_of), dtype=np.int64)
+    by_class = np.argsort(class_of, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for c in range(n_classes):
+        members = rng.permutation(by_class[starts[c] : starts[c + 1]])
+        n_val, n_test = table[c, 1], table[c, 2]
+        assignment[members[:n_val]] = 1
+        assignment[members[n_val : n_val + n_test]] = 2
+    return assignment
+
+
+def _apportion(counts, fractions, totals, rng):
+    """Rows of each class per split: a `(classes, 3)` int table whose rows sum to
+    `counts` and whose columns sum to `totals` exactly.
+
+    Largest-remainder rounding of `counts[c] * fractions[s]` done on the whole
+    table at once (controlled rounding), so each entry is the floor or the ceiling
+    of its exact share whenever the totals allow it, and within one row of it
+    otherwise. A class keeps at least one train row when a table with it exists.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    exact = np.empty((len(counts), 3))
+    exact[:, 1] = np.round(counts * fractions[1], 9)
+    exact[:, 2] = np.round(counts * fractions[2], 9)
+    exact[:, 0] = counts - exact[:, 1] - exact[:, 2]
+    for mode in ("strict", "relaxed", "free"):
+        lo, hi = _bounds(exact, counts, fractions, mode)
+        table = _round_table(exact, counts, np.asarray(totals), lo, hi, rng)
+        if table is not None:
+            return table
+    raise AssertionError("unreachable: a table with free entries always exists")
+
+
+def _bounds(exact, counts, fractions, mode):
+    """Entry bounds: floor and ceiling of the exact share ("strict"), within one
+    row of it ("relaxed", for ties of the rounded totals), or anything ("free")."""
+    floor, ceil = np.floor(exact), np.ceil(exact)
+    column = counts[:, None] + np.zeros_like(exact)
+    if mode == "strict":
+        lo, hi = floor, ceil
+    elif mode == "relaxed":
+        lo, hi = np.maximum(ceil - 1, 0), np.minimum(floor + 1, column)
+    else:
+        lo, hi = np.zeros_like(exact), column
+    lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+    for s in (1, 2):
+        if fractions[s] == 0:
+            lo[:, s] = hi[:, s] = 0
+    return lo, hi
+
+
+def _round_table(exact, counts, totals, lo, hi, rng):
+    """The table `lo + extra` with `lo <= table <= hi`, rows summing to `counts` and
+    columns to `totals`, or `None` when there is none.
+
+    A row's extra units go where the exact share exceeds the count the most
+    (largest remainder first, seeded random among ties), except that a class
+    without a train row is first offered one (train first). Every unit is taken only
+    if a complete table still exists afterwards, which the flow condition below
+    decides exactly: for every subset T of the splits, the units T still needs
+    must not exceed what the rows can still give to T.
+    """
+    k = (counts - lo.sum(axis=1)).tolist()
+    room = (hi - lo).tolist()
+    need = (totals - lo.sum(axis=0)).tolist()
+    if min(k, default=0) < 0 or min(need) < 0 or (hi < lo).any() or sum(need) != sum(k):
+        return None
+
+    def gives(c):
+        return [min(k[c], sum(room[c][s] for s in subset)) for subset in _SUBSETS]
+
+    supply = [0] * len(_SUBSETS)
+    for c in range(len(k)):
+        for t, g in enumerate(gives(c)):
+            supply[t] += g
+
+    def feasible():
+        return all(sum(need[s] for s in subset) <= supply[t] for t, subset in enumerate(_SUBSETS))
+
+    if not feasible():
+        return None
+    cells = np.asarray(hi - lo).ravel()
+    cell = np.repeat(np.arange(cells.size), cells)
+    step = np.arange(cell.size) - np.repeat(np.cumsum(cells) - cells, cells)
+    score = exact.ravel()[cell] - lo.ravel()[cell] - step
+    score[(cell % 3 == _TRAIN) & (step == 0) & (lo.ravel()[cell] == 0)] += 1
+    order = np.lexsort((rng.random(cell.size), -score))
+    extra = np.zeros_like(lo)
+    for unit in order.tolist():
+        c, s = divmod(int(cell[unit]), 3)
+        if room[c][s] == 0:
+            continue
+        before = gives(c)
+        k[c] -= 1
+        room[c][s] -= 1
+        need[s] -= 1
+        after = gives(c)
+        supply = [v - b + a for v, b, a in zip(supply, before, after)]
+        if k[c] >= 0 and need[s] >= 0 and feasible():
+            extra[c, s] += 1
+            continue
+        # No complete table takes this unit: close the cell.
+        k[c] += 1
+        need[s] += 1
+        room[c][s] = 0
+        reverted = gives(c)
+        supply = [v - a + r for v, a, r in zip(supply, after, reverted)]
+    return lo + extra
+
+
+def _draw(tied, rng):
+    """The one candidate, or a seeded draw among tied ones."""
+    return tied[0] if len(tied) == 1 else tied[int(rng.integers(len(tied)))]
+
+
+def _iterative(label_sets, n_labels, fractions, totals, rng):
+    """Iterative stratification (Sechidis, Tsoumakas and Vlahavas, 2011).
+
+    The label with the fewest rows left goes first: each of its rows goes to the
+    split that still wants the most rows of that label (then the most rows in
+    all, then a seeded draw). Rows with no label fill what each split still
+    wants in all.
+    """
+    n = len(label_sets)
+    allowed = [s for s in range(3) if s == _TRAIN or fractions[s] > 0]
+    visit = rng.permutation(n).tolist()
+    rows_of = [[] for _ in range(n_labels)]
+    for i in visit:
+        for label in label_sets[i]:
+            rows_of[label].append(i)
+    left = np.array([len(r) for r in rows_of], dtype=np.int64)
+    wants = [[len(rows_of[label]) * fractions[s] for s in range(3)] for label in range(n_labels)]
+    wants_rows = [float(t) for t in totals]
+    assignment = np.full(n, -1, dtype=np.int64)
+
+    def most(keys, among):
+        best = max(keys[s] for s in among)
+        return [s for s in among if keys[s] == best]
+
+    while left.any():
+        label = _draw(np.flatnonzero(left == left[left > 0].min()).tolist(), rng)
+        for i in rows_of[label]:
+            if assignment[i] >= 0:
+                continue
+            s = _draw(most(wants_rows, most(wants[label], allowed)), rng)
+            assignment[i] = s
+            wants_rows[s] -= 1
+            for other in label_sets[i]:
+                wants[other][s] -= 1
+                left[other] -= 1
+    for i in visit:
+        if assignment[i] < 0:
+            s = _draw(most(wants_rows, allowed), rng)
+            assignment[i] = s
+            wants_rows[s] -= 1
+    return assignment
+
+
+def _grouped(group_of, class_sets, n_classes, fractions, totals, rng):
+    """Whole groups to splits, largest first (in a seeded order among equals).
+
+    Each group goes to the split whose remaining need it fills best: the rows
+    the split still wants and, when stratifying, the rows of each class of the
+    group the split still wants. Without classes this is the split with the
+    largest remaining deficit of rows.
+    """
+    n_groups = int(group_of.max()) + 1
+    sizes = np.bincount(group_of, minlength=n_groups)
+    allowed = [s for s in range(3) if s == _TRAIN or fractions[s] > 0]
+    held = [{} for _ in range(n_groups)]
+    if class_sets is not None:
+        for g, labels in zip(group_of.tolist(), class_sets):
+            for c in labels:
+                held[g][c] = held[g].get(c, 0) + 1
+    class_totals = np.zeros(n_classes)
+    for counts in held:
+        for c, count in counts.items():
+            class_totals[c] += count
+    wants = [(class_totals * fractions[s]).tolist() for s in range(3)]
+    wants_rows = [float(t) for t in totals]
+    shuffled = rng.permutation(n_groups)
+    order = shuffled[np.argsort(-sizes[shuffled], kind="stable")]
+    split_of = np.zeros(n_groups, dtype=np.int64)
+    for g in order.tolist():
+        size, counts = int(sizes[g]), held[g]
+        weight = size + sum(counts.values())
+        best, best_key = _TRAIN, None
+        for s in allowed:
+            filled = min(size, max(wants_rows[s], 0.0))
+            filled += sum(min(count, max(wants[s][c], 0.0)) for c, count in counts.items())
+            key = (filled / weight, wants_rows[s])
+            if best_key is None or key > best_key:
+                best, best_key = s, key
+        split_of[g] = best
+        wants_rows[best] -= size
+        for c, count in counts.items():
+            wants[best][c] -= count
+    return split_of[group_of]
+
+
+# -- reporting ----------------------------------------------------------------------------
+
+
+def _report(assignment, totals, fractions, labels, group, n_groups):
+    """The `SplitWarning` messages: empty splits, and classes missing from a split."""
+    sizes = np.bincount(assignment, minlength=3)
+    asked = [s for s in range(3) if s == _TRAIN or fractions[s] > 0]
+    messages = []
+    for s in asked:
+        if sizes[s]:
+            continue
+        name = _SPLITS[s]
+        n = int(sizes.sum())
+        if totals[s] == 0 and s == _TRAIN:
+            why = f"val={fractions[1]!r} and test={fractions[2]!r} of {plural(n, 'row')} leave none"
+        elif totals[s] == 0:
+            why = f"{name}={fractions[s]!r} of {plural(n, 'row')} rounds to 0 rows"
+        else:
+            why = (
+                f"the {plural(n_groups, 'group')} of column {group!r} could not be shared out "
+                f"to give it any of its {totals[s]} rows"
+            )
+        messages.append(f"Split {name!r} is empty: {why}.")
+    if labels is None:
+        return messages
+    classes, class_sets, what, multi = labels
+    table = np.zeros((len(classes), 3), dtype=np.int64)
+    for s, row in zip(assignment.tolist(), class_sets):
+        for c in row:
+            table[c, s] += 1
+    present = [s for s in asked if sizes[s]]
+    missing = [c for c in range(len(classes)) if any(table[c, s] == 0 for s in present)]
+    if missing:
+        word = "label" if multi else "class"
+        details = [
+            f"{classes[c]!r} has {plural(int(table[c].sum()), 'row')}: "
+            + ", ".join(f"{table[c, s]} in {_SPLITS[s]}" for s in asked)
+            for c in missing[:_MAX_LISTED]
+        ]
+        if len(missing) > _MAX_LISTED:
+            details.append(f"... ({len(missing)} in all)")
+        if group is not None:
+            why = (
+                f"Rows of one group of column {group!r} stay together, so a {word} held by "
+                "few groups cannot reach every split."
+            )
+        elif multi:
+            why = f"A {word} needs enough rows for its share of each split to reach one row."
+        else:
+            why = (
+                f"A {word} needs at least one row per split, and enough rows for its share of "
+                "each split to round to one; its rows go to train first."
+            )
+        verb = "is" if len(missing) == 1 else "are"
+        messages.append(
+            f"Stratifying on {what}: {plural(len(missing), word)} {verb} missing from a split: "
+            f"{'; '.join(details)}. {why}"
+        )
+    return messages
+
+
+# -- public -------------------------------------------------------------------------------
+
+
+def split_manifest(
+    manifest,
+    val=0.1,
+    test=0.0,
+    *,
+    stratify=None,
+    group=None,
+    seed=0,
+    label_separator=None,
+):
+    """Splits a manifest into train, validation and test sets, reproducibly.
+
+    Every row lands in exactly one split, and the same arguments and seed give
+    the same split in any process (only `numpy.random.default_rng(seed)` is
+    used). Each split keeps all the columns and the rows in manifest order.
+
+    - Plain: `round(val * n)` rows for val, `round(test * n)` for test (Python's
+      `round`, halves to even), drawn at random; the rest is train.
+    - `stratify="label"`: the same sizes, and each class's rows shared out by
+      largest-remainder rounding of `count * fraction` over the whole table, so
+      each class has within one row of its exact share of each split. A class
+      too small to reach every split asked for gets a train row first (where
+      the sizes allow), and a `SplitWarning` names it with where its rows went.
+    - Multi-label (`label_separator`, a column of lists, or a list of 0/1
+      columns): iterative stratification (Sechidis, Tsoumakas and Vlahavas,
+      2011). The rarest label is placed first, each row to the split that
+      still wants the most rows of that label; rows with no label fill what
+      each split still wants. Sizes are close to the targets, not exact.
+    - `group="patient"`: no group value appears in two splits, so related rows
+      (one patient's scans) cannot leak from train to val. Groups are placed
+      whole, largest first, each in the split that is furthest short of its
+      size. Group splits are approximate: each split is within the largest
+      group's size of its target. With `stratify` too, each group goes to the
+      split whose per-class need it fills best, so class shares are kept as
+      well as whole groups allow.
+
+    Args:
+        manifest: Path to a CSV file (read as text, so `007` stays `007`) or a
+            pandas DataFrame.
+        val: Fraction of the rows for validation, in [0, 1).
+        test: Fraction of the rows for testing, in [0, 1); `val + test < 1`.
+        stratify: A column of labels to keep class shares across splits, or a
+            list of 0/1 columns (one per label) for multi-label data.
+        group: A column whose rows must stay together (a patient id, a
+            recording session), or `None`.
+        seed: A non-negative integer.
+        label_separator: With one `stratify` column of several labels per row,
+            the string between labels (`"|"` in `"cat|dog"`).
+
+    Returns:
+        A dict `{"train": DataFrame, "val": DataFrame, "test": DataFrame}`
+        ("test" is there, empty, when `test=0`). A DataFrame input keeps its
+        index; a CSV input gets the row positions as index (line = index + 2).
+
+    Raises:
+        ValueError: an argument is out of range; a `stratify` or `group` column
+            is missing; a label or group value is empty (naming its lines); the
+            manifest has no rows.
+        TypeError: `manifest` is neither a path nor a DataFrame.
+        FileNotFoundError: the CSV file does not exist.
+
+    Warns:
+        SplitWarning: a class (or label) is missing from a split asked for, or a
+            split asked for is empty.
+
+    Example:
+
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame(
+    ...     {"id": [f"{i:03d}" for i in range(10)], "label": ["cat"] * 6 + ["dog"] * 4}
+    ... )
+    >>> splits = split_manifest(frame, val=0.5, stratify="label", seed=0)
+    >>> {name: len(part) for name, part in splits.items()}
+    {'train': 5, 'val': 5, 'test': 0}
+    >>> splits["val"]["label"].value_counts().to_dict()
+    {'cat': 3, 'dog': 2}
+    """
+    val, test, stratify, seed = _check_arguments(val, test, stratify, group, seed, label_separator)
+    frame, csv_path = _read_frame(manifest)
+    rows = _Rows(frame, csv_path)
+    n = len(frame)
+    if n == 0:
+        where = "" if csv_path is None else f" {rows.name}"
+        raise ValueError(
+            f"Invalid `manifest`: expected at least one row to split. Received: the manifest"
+            f"{where} has no rows"
+        )
+    if stratify is not None:
+        for column in stratify if isinstance(stratify, list) else [stratify]:
+            rows.require("stratify", column)
+    if group is not None:
+        rows.require("group", group)
+
+    labels = None
+    if stratify is not None:
+        classes, class_of, label_sets = _read_labels(rows, stratify, label_separator)
+        multi = class_of is None
+        what = (
+            f"columns {listing(stratify)}" if isinstance(stratify, list) else f"column {stratify!r}"
+        )
+        class_sets = label_sets if multi else [[c] for c in class_of.tolist()]
+        labels = _Labels(classes, class_sets, what, multi)
+    group_of = None if group is None else _read_groups(rows, group)
+
+    fractions = (1.0 - val - test, val, test)
+    n_val, n_test = round(val * n), round(test * n)
+    totals = (n - n_val - n_test, n_val, n_test)
+    rng = np.random.default_rng(seed)
+    if group_of is not None:
+        sets, n_classes = (None, 0) if labels is None else (labels.sets, len(labels.classes))
+        assignment = _grouped(group_of, sets, n_classes, fractions, totals, rng)
+    elif labels is None:
+        assignment = _plain(n, totals, rng)
+    elif labels.multi:
+        assignment = _iterative(labels.sets, len(labels.classes), fractions, totals, rng)
+    else:
+        assignment = _stratified(class_of, len(labels.classes), fractions, totals, rng)
+
+    n_groups = 0 if group_of is None else int(group_of.max()) + 1
+    for message in _report(assignment, totals, fractions, labels, group, n_groups):
+        warnings.warn(message, SplitWarning, stacklevel=2)
+    return {name: frame.iloc[np.flatnonzero(assignment == s)] for s, name in enumerate(_SPLITS)}

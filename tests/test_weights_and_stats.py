@@ -1,0 +1,101 @@
+"""Sample weights, class weights in datasets, and label statistics."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.class_weight import compute_sample_weight
+
+import kdataset as kd
+from tests.conftest import row_of, write_samples
+
+
+def test_single_label_sample_weights_match_scikit_learn():
+    labels = ["a"] * 7 + ["b"] * 2 + ["c"]
+    np.testing.assert_allclose(
+        kd.sample_weights(labels), compute_sample_weight("balanced", labels), rtol=1e-6
+    )
+
+
+def test_multi_label_sample_weights_average_the_class_weights():
+    hot = np.array([[1, 0], [1, 1], [1, 0], [0, 0]])
+    # a in 3 rows, b in 1: balanced weights 4 / (2 * 3) and 4 / (2 * 1).
+    expected = [2 / 3, (2 / 3 + 2) / 2, 2 / 3, 1.0]
+    np.testing.assert_allclose(kd.sample_weights(hot), expected, rtol=1e-6)
+    encoder = kd.LabelEncoder(separator="|")
+    np.testing.assert_allclose(
+        kd.sample_weights(["a", "a|b", "a", ""], classes=encoder), expected, rtol=1e-6
+    )
+
+
+def test_balanced_sample_weights_reach_fit_for_multi_hot_labels(tmp_path):
+    manifest = write_samples(tmp_path, 12, labels=["x|y", "x", "x", "z"] * 3)
+    ds = kd.ManifestDataset(
+        manifest,
+        batch_size=4,
+        label_mode="multi_hot",
+        label_separator="|",
+        sample_weight="balanced",
+        seed=0,
+    )
+    x, y, w = ds[0]
+    assert y.shape == (4, 3)
+    assert w.dtype == np.float32 and w.shape == (4,)
+    expected = kd.sample_weights(["x|y", "x", "x", "z"], classes=ds.label_encoder)
+    assert w.tolist() == [expected[r % 4] for r in row_of(x)]
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy")
+    history = model.fit(ds, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_sample_weight_column(tmp_path):
+    manifest = write_samples(tmp_path, 6)
+    frame = pd.read_csv(manifest, dtype=str)
+    frame["weight"] = [str(i / 2) for i in range(6)]
+    frame.to_csv(manifest, index=False)
+    ds = kd.ManifestDataset(manifest, batch_size=6, sample_weight="weight", shuffle=False)
+    assert ds[0][2].tolist() == [i / 2 for i in range(6)]
+    with pytest.raises(ValueError, match="Invalid `sample_weight`"):
+        kd.ManifestDataset(manifest, sample_weight=3)
+
+
+def test_class_weight_refuses_multi_hot_labels(tmp_path):
+    ds = kd.ManifestDataset(
+        write_samples(tmp_path, 4, labels=["a|b", "a", "b", "a"]),
+        label_mode="multi_hot",
+        label_separator="|",
+    )
+    with pytest.raises(ValueError, match="argmaxes"):
+        ds.class_weight()
+
+
+def test_label_stats_counts_and_imbalance(tmp_path):
+    manifest = write_samples(tmp_path, 10, labels=[2] * 6 + [10] * 3 + [1])
+    stats = kd.label_stats(manifest)
+    assert stats.table["samples"].to_dict() == {1: 1, 2: 6, 10: 3}
+    assert stats.imbalance_ratio == 6.0
+    assert stats.rows == {"samples": 10}
+    assert "imbalance ratio 6.00" in stats.summary()
+    reference = pd.read_csv(manifest)["label"].value_counts().sort_index()
+    assert stats.table["samples"].tolist() == reference.tolist()
+
+
+def test_label_stats_per_split_and_multi_label():
+    splits = {
+        "train": pd.DataFrame({"label": ["cat|dog", "dog", "dog"]}),
+        "val": pd.DataFrame({"label": ["cat", "bird"]}),
+    }
+    stats = kd.label_stats(splits, label_separator="|")
+    assert stats.table.to_dict() == {
+        "train": {"bird": 0, "cat": 1, "dog": 3},
+        "val": {"bird": 1, "cat": 1, "dog": 0},
+        "total": {"bird": 1, "cat": 2, "dog": 3},
+    }
+    assert stats.rows == {"train": 3, "val": 2}
+
+
+def test_label_stats_names_an_empty_label(tmp_path):
+    manifest = write_samples(tmp_path, 3, labels=["a", "", "b"])
+    with pytest.raises(kd.ManifestError, match=r"line 3 of train\.csv.*empty label"):
+        kd.label_stats(manifest)
