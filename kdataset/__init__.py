@@ -22,6 +22,9 @@ _EXPORTS = {
     "label_stats": "kdataset.stats",
     "LabelStats": "kdataset.stats",
     "split_manifest": "kdataset.split",
+    "ResumeCheckpoint": "kdataset.resume",
+    "fit_resumable": "kdataset.resume",
+    "SkippedSamplesWarning": "kdataset.dataset",
     "SplitWarning": "kdataset.split",
     "Loader": "kdataset.loaders",
     "NpyLoader": "kdataset.loaders",
@@ -38,12 +41,13 @@ __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from kdataset.compat import DataGenerator
-    from kdataset.dataset import ManifestDataset
+    from kdataset.dataset import ManifestDataset, SkippedSamplesWarning
     from kdataset.errors import ManifestError, Problem, SampleError
     from kdataset.labels import LabelEncoder, class_weights, sample_weights
     from kdataset.loaders import FunctionLoader, ImageLoader, Loader, NpyLoader
     from kdataset.manifest import Manifest
     from kdataset.order import epoch_order
+    from kdataset.resume import ResumeCheckpoint, fit_resumable
     from kdataset.split import SplitWarning, split_manifest
     from kdataset.stats import LabelStats, label_stats
     from kdataset.validate import validate_manifest

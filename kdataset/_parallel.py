@@ -23,24 +23,35 @@ import numpy as np
 from kdataset.errors import SampleError
 
 
-class ChunkError(Exception):
-    """A sample failed in a chunk: `position` within the batch, `error` a SampleError."""
+class WorkerDied(Exception):
+    """A worker process died: `position` in the batch where its share began, `error` a SampleError."""
 
     def __init__(self, position, error):
         super().__init__(position, error)
-        self.position = position
-        self.error = error
+        self.position, self.error = position, error
 
 
-def load_rows(loader, paths, out):
-    """Loads `paths` into `out[0]`, `out[1]`, ...; raises `ChunkError` on the first failure."""
+def load_rows(loader, paths, out, skip=False):
+    """Loads `paths` into `out[0]`, `out[1]`, ...
+
+    Returns:
+        The failures, as `[(position, SampleError)]`: the first one only,
+        unless `skip`, when loading goes on past failed samples.
+    """
+    failures = []
     for j, path in enumerate(paths):
         try:
             loader.load_into(path, out[j, ...])  # a view, also for 0-d samples
-        except SampleError as e:
-            raise ChunkError(j, e) from None
         except Exception as e:
-            raise ChunkError(j, SampleError(f"{type(e).__name__}: {e}", path=path)) from e
+            error = (
+                e
+                if isinstance(e, SampleError)
+                else SampleError(f"{type(e).__name__}: {e}", path=path)
+            )
+            failures.append((j, error))
+            if not skip:
+                break
+    return failures
 
 
 # -- worker processes ------------------------------------------------------
@@ -64,14 +75,10 @@ def _buffer(path, rows):
     return array
 
 
-def _load_chunk(buffer_path, rows, start, paths):
-    """Loads `paths` into rows `start...` of the shared buffer; `None`, or `(position, reason)`."""
+def _load_chunk(buffer_path, rows, start, paths, skip):
+    """Loads `paths` into rows `start...` of the shared buffer; returns `[(position, reason)]`."""
     out = _buffer(buffer_path, rows)[start : start + len(paths)]
-    try:
-        load_rows(_WORKER["loader"], paths, out)
-    except ChunkError as e:
-        return e.position, e.error.reason
-    return None
+    return [(j, e.reason) for j, e in load_rows(_WORKER["loader"], paths, out, skip)]
 
 
 def _start_method():
@@ -165,62 +172,63 @@ class ParallelLoader:
                     )
             return self._executor
 
-    def load(self, paths):
-        """An array of shape `(len(paths), *shape)`; raises `ChunkError` naming the position."""
+    def load(self, paths, skip=False):
+        """Loads a batch.
+
+        Args:
+            paths: The files of the batch.
+            skip: Go on past samples that fail (their rows are left as they are).
+
+        Returns:
+            `(array of shape (len(paths), *shape), [(position, SampleError)])`.
+        """
         parallel = self.workers > 1 or self.use_multiprocessing
         if not parallel or len(paths) < 2:
             out = np.empty((len(paths), *self.shape), dtype=self.dtype)
-            load_rows(self.loader, paths, out)
-            return out
+            return out, load_rows(self.loader, paths, out, skip)
         bounds = np.linspace(0, len(paths), min(self.workers, len(paths)) + 1).astype(int)
         spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
         executor = self._get_executor()
         if self.use_multiprocessing:
-            return self._load_in_processes(executor, paths, spans)
+            return self._load_in_processes(executor, paths, spans, skip)
         out = np.empty((len(paths), *self.shape), dtype=self.dtype)
-        futures = [executor.submit(load_rows, self.loader, paths[a:b], out[a:b]) for a, b in spans]
-        for (a, _), future in zip(spans, futures):
-            try:
-                future.result()
-            except ChunkError as e:
-                raise ChunkError(a + e.position, e.error) from None
-        return out
+        futures = [
+            executor.submit(load_rows, self.loader, paths[a:b], out[a:b], skip) for a, b in spans
+        ]
+        failures = [(a + j, error) for (a, _), f in zip(spans, futures) for j, error in f.result()]
+        return out, failures if skip else failures[:1]
 
-    def _load_in_processes(self, executor, paths, spans):
+    def _load_in_processes(self, executor, paths, spans, skip):
         buffer = self._buffers.acquire(len(paths))
         try:
             futures = [
-                executor.submit(_load_chunk, buffer[0], len(paths), a, list(paths[a:b]))
+                executor.submit(_load_chunk, buffer[0], len(paths), a, list(paths[a:b]), skip)
                 for a, b in spans
             ]
-            failure, died = None, False
+            failures, died = [], None
             for (a, b), future in zip(spans, futures):
                 try:
-                    result = future.result()
+                    failures += [
+                        (a + j, SampleError(reason, path=paths[a + j]))
+                        for j, reason in future.result()
+                    ]
                 except concurrent.futures.process.BrokenProcessPool as e:
-                    died = True
-                    failure = failure or ChunkError(
-                        a,
-                        SampleError(
-                            "a loading process died while loading this sample or one of the "
-                            f"{b - a - 1} after it in the batch ({e})",
-                            path=paths[a],
-                        ),
+                    reason = (
+                        "a loading process died while loading this sample or one of the "
+                        f"{b - a - 1} after it in the batch ({e})"
                     )
-                    continue
-                if result is not None and failure is None:
-                    position, reason = result
-                    failure = ChunkError(
-                        a + position, SampleError(reason, path=paths[a + position])
-                    )
-            if died:
-                self.close()  # a broken pool cannot be reused; the next batch starts a new one
-            if failure is not None:
-                raise failure
-            return np.array(buffer[1])  # a private copy: the buffer is reused
+                    died = died or WorkerDied(a, SampleError(reason, path=paths[a]))
+            out = np.array(buffer[1])  # a private copy: the buffer is reused
         finally:
             if self._buffers is not None:
                 self._buffers.release(buffer)
+        if died or (failures and not skip):
+            # A broken pool cannot be reused, and a failure that stops training must
+            # leave no processes behind; the next batch starts a new pool.
+            self.close()
+        if died:
+            raise died
+        return out, failures if skip else failures[:1]
 
     def close(self):
         """Stops the worker threads or processes and removes shared buffers."""

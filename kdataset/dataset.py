@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import operator
 import pickle
 import random
+import sys
+import threading
+import warnings
 
 import keras
 import numpy as np
 
-from kdataset._parallel import ChunkError, ParallelLoader
-from kdataset.errors import ManifestError, SampleError
+from kdataset._parallel import ParallelLoader, WorkerDied
+from kdataset.errors import ManifestError, SampleError, one_of
 from kdataset.labels import class_weights
 from kdataset.order import epoch_order
 from kdataset.validate import check_manifest
@@ -74,6 +78,14 @@ class ManifestDataset(keras.utils.PyDataset):
         seed: Seed of the shuffle. `None` draws one from Python's `random`
             (so `keras.utils.set_random_seed` makes it reproducible).
         drop_remainder: Drop the last batch when it is smaller than `batch_size`.
+        pad_remainder: Pad the last batch to `batch_size` with zeros of zero
+            sample weight, so every batch has one shape (JAX and XLA never
+            recompile) and no sample is dropped. Batches are then
+            `(x, y, weight)`.
+        on_error: `"raise"` (default) stops at a sample that cannot be loaded,
+            naming its line, id, file and batch. `"skip"` leaves it out of its
+            batch (or, with `pad_remainder`, makes it zero-weight padding),
+            records it in `ds.skipped` and warns at the end of the epoch.
         workers: Threads (or processes) that load each batch together.
         use_multiprocessing: Load with worker processes instead of threads,
             for loaders that are heavy in Python. The loader must pickle.
@@ -122,6 +134,8 @@ class ManifestDataset(keras.utils.PyDataset):
         shuffle=True,
         seed=None,
         drop_remainder=False,
+        pad_remainder=False,
+        on_error="raise",
         workers=1,
         use_multiprocessing=False,
         max_queue_size=10,
@@ -135,6 +149,17 @@ class ManifestDataset(keras.utils.PyDataset):
             self.seed = random.randrange(2**31)
         self.shuffle = bool(shuffle)
         self.drop_remainder = bool(drop_remainder)
+        self.pad_remainder = bool(pad_remainder)
+        if self.drop_remainder and self.pad_remainder:
+            raise ValueError(
+                "`drop_remainder=True` and `pad_remainder=True` ask for opposite things: "
+                "choose one (padding keeps every sample, with zero weight on the padding)."
+            )
+        if on_error not in ON_ERROR:
+            raise ValueError(
+                f"Invalid `on_error`: expected one of {one_of(ON_ERROR)}. Received: on_error={on_error!r}"
+            )
+        self.on_error = on_error
         self.use_processes = bool(use_multiprocessing)
 
         checked = check_manifest(
@@ -151,6 +176,11 @@ class ManifestDataset(keras.utils.PyDataset):
             sample_weight=sample_weight,
         )
         self.manifest = checked.manifest
+        if self.pad_remainder and checked.targets is None and not checked.problems:
+            raise ValueError(
+                "`pad_remainder=True` marks padding with zero sample weights, which need labels: "
+                "this dataset has none (for `predict`, keep the last batch as it is)."
+            )
         if checked.problems:
             raise ManifestError(checked.problems, source=self.manifest.source)
         self.label_mode = label_mode if checked.label_encoder is not None else None
@@ -181,17 +211,22 @@ class ManifestDataset(keras.utils.PyDataset):
         self._batches = ParallelLoader(
             self.loader, self.sample_shape, self.sample_dtype, self.num_workers, self.use_processes
         )
-        self._epoch = 0
-        self._epoch_open = False
-        self._served = np.zeros(len(self), dtype=bool)
+        self._fingerprint = _fingerprint(self)
+        self._lock = threading.Lock()
+        self._epoch = 0  # the stream: the next batch Keras gets is (epoch, position)
+        self._position = 0
+        self._window = None  # (epoch, position) where the epoch Keras is driving began
         self._order = None
+        self.skipped = []
+        self._skipped_reported = 0
 
-    def _sample_error(self, row, error):
+    def _sample_error(self, row, error, batch=None):
         return SampleError(
             error.reason,
             path=self.manifest.paths[row],
             line=self.manifest.where(row),
             id=self.manifest.id_of(row),
+            batch=batch,
         )
 
     # -- the PyDataset protocol -------------------------------------------
@@ -205,15 +240,15 @@ class ManifestDataset(keras.utils.PyDataset):
     def num_batches(self):
         return len(self)
 
-    def _epoch_rows(self):
+    def _epoch_rows(self, epoch):
         order = self._order
-        if order is None or order[0] != self._epoch:
-            rows = epoch_order(self.num_samples, self.seed, self._epoch, self.shuffle)
-            order = self._order = (self._epoch, rows)
+        if order is None or order[0] != epoch:
+            rows = epoch_order(self.num_samples, self.seed, epoch, self.shuffle)
+            order = self._order = (epoch, rows)
         return order[1]
 
-    def batch_rows(self, index):
-        """Manifest row positions of batch `index` in the current epoch."""
+    def batch_rows(self, index, epoch=None):
+        """Manifest row positions of batch `index` of an epoch (by default the current one)."""
         try:
             index = operator.index(index)
         except TypeError:
@@ -226,57 +261,203 @@ class ManifestDataset(keras.utils.PyDataset):
                 f"Received: index={index}"
             )
         start = index * self.batch_size
-        return self._epoch_rows()[start : start + self.batch_size]
+        rows = self._epoch_rows(self._epoch if epoch is None else epoch)
+        return rows[start : start + self.batch_size]
+
+    def _next_in_stream(self):
+        """(epoch, position) of the next batch of the stream, which then moves on."""
+        with self._lock:
+            epoch, position = self._epoch, self._position
+            self._position += 1
+            if self._position == len(self):
+                self._epoch, self._position = epoch + 1, 0
+        return epoch, position
 
     def __getitem__(self, index):
-        """Batch `index` of the current epoch: `(x, y)`, or `x` without labels."""
-        rows = self.batch_rows(index)
+        """A batch: `(x, y)`, `(x, y, weight)` with weights, or `x` alone without labels.
+
+        Outside an epoch driven by Keras (or by iterating the dataset), batch
+        `index` of the current epoch. Inside one, the next batch of the
+        dataset's own order, whatever `index` Keras asks for: every batch once
+        per epoch, in an order that depends only on `seed`.
+        """
+        if self._window is not None and not _keras_is_building_model():
+            operator.index(index)  # still a type check for the caller
+            epoch, position = self._next_in_stream()
+        else:
+            epoch, position = self._epoch, index
+        rows = self.batch_rows(position, epoch)
+        return self._batch(rows, (epoch, position))
+
+    def _batch(self, rows, where):
         paths = [self.manifest.paths[r] for r in rows]
+        skip = self.on_error == "skip"
         try:
-            x = self._batches.load(paths)
-        except ChunkError as e:
-            raise self._sample_error(int(rows[e.position]), e.error) from None
-        if self._epoch_open:
-            self._served[index] = True
+            x, failures = self._batches.load(paths, skip=skip)
+        except WorkerDied as e:
+            raise self._sample_error(int(rows[e.position]), e.error, where) from None
+        keep = None
+        if failures:
+            if not skip:
+                position, error = failures[0]
+                raise self._sample_error(int(rows[position]), error, where)
+            keep = self._skip(rows, failures, where)
         if self._targets is None:
-            return x
-        if self._weights is None:
-            return x, self._targets[rows]
-        return x, self._targets[rows], self._weights[rows]
+            return x if keep is None else x[keep]
+        y = self._targets[rows]
+        weights = None if self._weights is None else self._weights[rows]
+        if self.pad_remainder:
+            weights = np.ones(len(rows), np.float32) if weights is None else weights.copy()
+            if keep is not None:  # a skipped sample becomes padding: the shape holds
+                weights[~keep] = 0.0
+                x[~keep] = 0
+                y = y.copy()
+                y[~keep] = 0
+                keep = None
+            x, y, weights = _pad(x, y, weights, self.batch_size)
+        if keep is not None:
+            x, y = x[keep], y[keep]
+            weights = None if weights is None else weights[keep]
+        return (x, y) if weights is None else (x, y, weights)
+
+    def _skip(self, rows, failures, where):
+        keep = np.ones(len(rows), dtype=bool)
+        for position, error in failures:
+            keep[position] = False
+            e = self._sample_error(int(rows[position]), error, where)
+            self.skipped.append(
+                {
+                    "epoch": where[0],
+                    "batch": where[1],
+                    "line": e.line,
+                    "id": e.id,
+                    "path": e.path,
+                    "reason": e.reason,
+                }
+            )
+        if not keep.any() and not self.pad_remainder:
+            raise SampleError(
+                f"every sample of batch {where[1]} (epoch {where[0]}) failed to load, so there is "
+                f"nothing left to train on; the first: {self.skipped[-len(failures)]['path']!r}: "
+                f"{self.skipped[-len(failures)]['reason']}"
+            )
+        return keep
 
     def __iter__(self):
-        """Yields the batches of one epoch, then moves on to the next epoch."""
+        """Yields the batches of one epoch, in the dataset's order, then moves on to the next."""
         self.on_epoch_begin()
-        for index in range(len(self)):
-            yield self[index]
-        self.on_epoch_end()
+        try:
+            for index in range(len(self)):
+                yield self[index]
+        finally:
+            self.on_epoch_end()
 
     def on_epoch_begin(self):
-        self._epoch_open = True
+        with self._lock:
+            self._window = (self._epoch, self._position)
 
     def on_epoch_end(self):
-        # The order moves to the next epoch once every batch of this one has been
-        # served inside on_epoch_begin/on_epoch_end. Keras also opens an epoch to
-        # read a single batch when it builds a model, and ends one before the
-        # first epoch without beginning it; neither may use up an epoch's order.
-        # An epoch cut short by `steps_per_epoch` carries on where it stopped.
-        if self._epoch_open and self._served.all():
-            self._epoch += 1
-            self._served[:] = False
-        self._epoch_open = False
+        self._window = None
+        skipped = len(self.skipped) - self._skipped_reported
+        if skipped:
+            self._skipped_reported = len(self.skipped)
+            first = self.skipped[-skipped]
+            warnings.warn(
+                f"{skipped} sample{'s' if skipped != 1 else ''} could not be loaded and "
+                f"{'were' if skipped != 1 else 'was'} skipped (`on_error='skip'`); the first: "
+                f"{first['line']}, path {first['path']!r}: {first['reason']}. "
+                "`ds.skipped` lists them all.",
+                SkippedSamplesWarning,
+                stacklevel=2,
+            )
 
-    # -- public helpers -----------------------------------------------------
+    # -- position, state and resuming ----------------------------------------
 
     @property
     def epoch(self):
-        """The epoch whose order `ds[i]` serves, counted from 0."""
+        """The epoch of the next batch, counted from 0."""
         return self._epoch
 
+    @property
+    def position(self):
+        """How many batches of the current epoch have been served."""
+        return self._position
+
     def set_epoch(self, epoch):
-        """Sets the epoch whose order `ds[i]` serves (for custom training loops)."""
-        self._epoch = _check_int("epoch", epoch, 0)
-        self._epoch_open = False
-        self._served[:] = False
+        """Starts epoch `epoch` from its first batch (for custom training loops)."""
+        with self._lock:
+            self._epoch, self._position = _check_int("epoch", epoch, 0), 0
+
+    def get_state(self):
+        """Where the dataset stands, as small plain data (JSON-safe).
+
+        Returns:
+            A dict with `epoch`, `position` (batches of that epoch already
+            served), `seed`, and what the state belongs to (`num_samples`,
+            `batch_size`, `fingerprint` of the ids and labels).
+        """
+        with self._lock:
+            epoch, position = self._epoch, self._position
+        return {
+            "version": 1,
+            "epoch": epoch,
+            "position": position,
+            "seed": self.seed,
+            "num_samples": self.num_samples,
+            "batch_size": self.batch_size,
+            "fingerprint": self._fingerprint,
+        }
+
+    def state_at(self, epoch, position):
+        """The state of batch `position` of `epoch` (it may run past the epoch's end).
+
+        For checkpoints: a callback knows which batches the model has trained on,
+        while the dataset may have loaded some ahead.
+        """
+        epoch, position = epoch + position // len(self), position % len(self)
+        return {**self.get_state(), "epoch": int(epoch), "position": int(position)}
+
+    def set_state(self, state):
+        """Continues from a `get_state()`: the next batches are exactly those not yet served.
+
+        Raises:
+            ValueError: the state is of another manifest (other ids or labels),
+                batch size or number of samples.
+        """
+        if not isinstance(state, dict) or state.get("version") != 1:
+            raise ValueError(
+                f"Invalid `state`: expected a dict from `get_state()`. Received: {state!r}"
+            )
+        expected = {
+            "num_samples": self.num_samples,
+            "batch_size": self.batch_size,
+            "fingerprint": self._fingerprint,
+        }
+        for key, mine in expected.items():
+            if state.get(key) != mine:
+                what = "ids or labels" if key == "fingerprint" else f"`{key}`"
+                raise ValueError(
+                    f"This state belongs to another dataset: its {what} differ "
+                    f"({state.get(key)!r} in the state, {mine!r} here)."
+                )
+        position = _check_int("position", state["position"], 0)
+        if position >= len(self):
+            raise ValueError(
+                f"Invalid state: position {position} is past the last batch ({len(self)})."
+            )
+        with self._lock:
+            self.seed = _check_int("seed", state["seed"], 0)
+            self._epoch, self._position = _check_int("epoch", state["epoch"], 0), position
+            self._order = None
+
+    def rest_of_epoch(self):
+        """This epoch's batches not yet served, as a dataset of their own.
+
+        After `set_state`, fit on it first so that Keras's epochs stay in step:
+        `model.fit(ds.rest_of_epoch(), epochs=ds.epoch + 1, initial_epoch=ds.epoch)`,
+        then `model.fit(ds, epochs=..., initial_epoch=ds.epoch)`.
+        """
+        return _RestOfEpoch(self)
 
     @property
     def classes(self):
@@ -312,8 +493,12 @@ class ManifestDataset(keras.utils.PyDataset):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_order"] = None
+        state.update(_order=None, _lock=None)
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def __repr__(self):
         labels = (
@@ -327,4 +512,74 @@ class ManifestDataset(keras.utils.PyDataset):
         )
 
 
-__all__ = ["ManifestDataset"]
+ON_ERROR = ("raise", "skip")
+
+
+class SkippedSamplesWarning(UserWarning):
+    """Samples were skipped with `on_error='skip'`; `ds.skipped` lists them."""
+
+
+def _keras_is_building_model():
+    """Whether Keras is reading one batch only to build the model (`_symbolic_build`).
+
+    JAX and PyTorch do so inside an epoch before the first one, then start over;
+    that batch must not use up a place in the order.
+    """
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "_symbolic_build" and frame.f_globals.get(
+            "__name__", ""
+        ).startswith("keras"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _pad(x, y, weights, size):
+    """Pads a short batch to `size` rows of zeros with zero weight."""
+    missing = size - len(x)
+    if missing <= 0:
+        return x, y, weights
+
+    def pad(a):
+        return np.concatenate([a, np.zeros((missing, *a.shape[1:]), a.dtype)])
+
+    return pad(x), pad(y), pad(weights)
+
+
+def _fingerprint(ds):
+    digest = hashlib.sha256()
+    digest.update("\0".join(ds.manifest.ids).encode())
+    if ds._targets is not None:
+        digest.update(np.ascontiguousarray(ds._targets).tobytes())
+    digest.update(f"{ds.shuffle}:{ds.drop_remainder}".encode())
+    return digest.hexdigest()[:16]
+
+
+class _RestOfEpoch(keras.utils.PyDataset):
+    """The batches of a dataset's current epoch not yet served (see `rest_of_epoch`)."""
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+        self._start = (dataset.epoch, dataset.position)
+
+    def __len__(self):
+        return len(self.dataset) - self._start[1]
+
+    def __getitem__(self, index):
+        if self.dataset._window is not None and not _keras_is_building_model():
+            return self.dataset[index]
+        epoch, start = self._start
+        return self.dataset._batch(
+            self.dataset.batch_rows(start + index, epoch), (epoch, start + index)
+        )
+
+    def on_epoch_begin(self):
+        self.dataset.on_epoch_begin()
+
+    def on_epoch_end(self):
+        self.dataset.on_epoch_end()
+
+
+__all__ = ["ManifestDataset", "SkippedSamplesWarning"]

@@ -75,21 +75,25 @@ class SampleError(ValueError):
         line: Where its row is in the manifest.
         id: The sample id.
         reason: What went wrong.
+        batch: `(epoch, batch index)` of the batch it was loaded for, if any.
     """
 
-    def __init__(self, reason, path=None, line=None, id=None):
+    def __init__(self, reason, path=None, line=None, id=None, batch=None):
         self.reason = reason
         self.path = path
         self.line = line
         self.id = id
+        self.batch = batch
         where = [p for p in (line, None if id is None else f"id {id!r}") if p]
         if path is not None:
             where.append(f"path {path!r}")
+        if batch is not None:
+            where.append(f"in batch {batch[1]} of epoch {batch[0]}")
         prefix = f"Could not load the sample at {', '.join(where)}: " if where else ""
         super().__init__(f"{prefix}{reason}")
 
     def __reduce__(self):
-        return (type(self), (self.reason, self.path, self.line, self.id))
+        return (type(self), (self.reason, self.path, self.line, self.id, self.batch))
 
 
 def plural(count, word):
