@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import kdataset as kd
 from tests.conftest import row_of, write_samples
+from tests.spy import BackendSpy
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
 
@@ -300,3 +301,19 @@ def test_the_dataset_pickles_for_spawn_and_forkserver(tmp_path, method):
     with ctx.Pool(1) as pool:
         rows = pool.apply(_first_epoch_rows, (ds,))
     assert rows == kd.epoch_order(9, 8, 0).tolist()
+
+
+def test_worker_processes_never_import_keras_or_a_backend(tmp_path):
+    ds = kd.ManifestDataset(
+        write_samples(tmp_path, 8),
+        batch_size=8,
+        loader=BackendSpy(),
+        workers=2,
+        use_multiprocessing=True,
+    )
+    try:
+        x, _ = ds[0]
+    finally:
+        ds.close()
+    assert set(x[:, 2].astype(int)) - {os.getpid()}, "the batch was not loaded in worker processes"
+    assert not x[:, 1].any()
