@@ -77,13 +77,19 @@ def test_epochs_are_shuffled_differently_inside_fit(tmp_path):
     assert orders[0] == kd.epoch_order(N, 4, 0).tolist()
 
 
-def test_evaluate_and_predict_see_every_row_once(tmp_path):
-    ds = _dataset(tmp_path, shuffle=False)
+@pytest.mark.parametrize(
+    "workers,processes", [(1, False), (2, False), (2, True)], ids=["single", "threads", "processes"]
+)
+def test_evaluate_and_predict_see_every_row_once(tmp_path, workers, processes):
+    settings = {"workers": workers, "use_multiprocessing": processes}
+    ds = _dataset(tmp_path, seed=3, **settings)
     model, counter = _model()
     model.evaluate(ds, verbose=0)
+    ds.close()
     assert keras.ops.convert_to_numpy(counter.counts).tolist() == [1.0] * N
-    pred_ds = _dataset(tmp_path, shuffle=False, label_column=None)
+    pred_ds = _dataset(tmp_path, shuffle=False, label_column=None, **settings)
     predictions = model.predict(pred_ds, verbose=0)
+    pred_ds.close()
     assert predictions.shape == (N, N)
     expected = model.predict(np.stack([np.full(4, i, "float32") for i in range(N)]), verbose=0)
     np.testing.assert_allclose(predictions, expected, rtol=1e-5, atol=1e-6)
