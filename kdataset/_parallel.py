@@ -170,27 +170,30 @@ class ParallelLoader:
                     self._executor = concurrent.futures.ThreadPoolExecutor(
                         max_workers=self.workers, thread_name_prefix="kdataset-loader"
                     )
-            return self._executor
+            return self._executor, self._buffers
 
-    def load(self, paths, skip=False):
+    def load(self, paths, skip=False, split=True):
         """Loads a batch.
 
         Args:
             paths: The files of the batch.
             skip: Go on past samples that fail (their rows are left as they are).
+            split: Share the batch among the workers. A caller that loads several
+                batches at once (a prefetcher) passes `False`: with threads the
+                batch is loaded in the calling thread, with processes by one process.
 
         Returns:
             `(array of shape (len(paths), *shape), [(position, SampleError)])`.
         """
-        parallel = self.workers > 1 or self.use_multiprocessing
-        if not parallel or len(paths) < 2:
+        pieces = min(self.workers, len(paths)) if split else 1
+        if not self.use_multiprocessing and pieces < 2:
             out = np.empty((len(paths), *self.shape), dtype=self.dtype)
             return out, load_rows(self.loader, paths, out, skip)
-        bounds = np.linspace(0, len(paths), min(self.workers, len(paths)) + 1).astype(int)
+        bounds = np.linspace(0, len(paths), max(pieces, 1) + 1).astype(int)
         spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
-        executor = self._get_executor()
+        executor, buffers = self._get_executor()
         if self.use_multiprocessing:
-            return self._load_in_processes(executor, paths, spans, skip)
+            return self._load_in_processes(executor, buffers, paths, spans, skip)
         out = np.empty((len(paths), *self.shape), dtype=self.dtype)
         futures = [
             executor.submit(load_rows, self.loader, paths[a:b], out[a:b], skip) for a, b in spans
@@ -198,13 +201,17 @@ class ParallelLoader:
         failures = [(a + j, error) for (a, _), f in zip(spans, futures) for j, error in f.result()]
         return out, failures if skip else failures[:1]
 
-    def _load_in_processes(self, executor, paths, spans, skip):
-        buffer = self._buffers.acquire(len(paths))
+    def _load_in_processes(self, executor, buffers, paths, spans, skip):
+        buffer = buffers.acquire(len(paths))
         try:
-            futures = [
-                executor.submit(_load_chunk, buffer[0], len(paths), a, list(paths[a:b]), skip)
-                for a, b in spans
-            ]
+            futures = []
+            for a, b in spans:
+                task = (_load_chunk, buffer[0], len(paths), a, list(paths[a:b]), skip)
+                try:
+                    futures.append(executor.submit(*task))
+                except RuntimeError:  # another thread closed the pool: start a new one
+                    executor, _ = self._get_executor()
+                    futures.append(executor.submit(*task))
             failures, died = [], None
             for (a, b), future in zip(spans, futures):
                 try:
@@ -220,13 +227,9 @@ class ParallelLoader:
                     died = died or WorkerDied(a, SampleError(reason, path=paths[a]))
             out = np.array(buffer[1])  # a private copy: the buffer is reused
         finally:
-            if self._buffers is not None:
-                self._buffers.release(buffer)
-        if died or (failures and not skip):
-            # A broken pool cannot be reused, and a failure that stops training must
-            # leave no processes behind; the next batch starts a new pool.
-            self.close()
+            buffers.release(buffer)
         if died:
+            self.close()  # a broken pool cannot be reused; the next batch starts a new one
             raise died
         return out, failures if skip else failures[:1]
 
@@ -253,3 +256,61 @@ class ParallelLoader:
         executor = getattr(self, "_executor", None)
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+
+
+class Prefetcher:
+    """Loads the batches that come next while the current one is in use.
+
+    Args:
+        load: A function `key -> batch`, run in the prefetcher's threads.
+        threads: How many batches load at once.
+    """
+
+    def __init__(self, load, threads):
+        self._load = load
+        self._threads = max(1, int(threads))
+        self._futures = {}
+        self._executor = None
+        self._lock = threading.Lock()
+
+    def get(self, key, upcoming=()):
+        """The batch for `key` (loaded ahead if it was scheduled); then schedules `upcoming`."""
+        with self._lock:
+            future = self._futures.pop(key, None)
+        self.schedule(upcoming)
+        if future is not None:
+            try:
+                return future.result()
+            except concurrent.futures.CancelledError:
+                pass  # the loaders were closed meanwhile: load it now
+        return self._load(key)
+
+    def schedule(self, keys):
+        with self._lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=self._threads, thread_name_prefix="kdataset-prefetch"
+                )
+            for key in keys:
+                if key not in self._futures:
+                    self._futures[key] = self._executor.submit(self._load, key)
+
+    def reset(self):
+        """Forgets what was loaded ahead (the order changed)."""
+        with self._lock:
+            futures, self._futures = self._futures, {}
+        for future in futures.values():
+            future.cancel()
+
+    def close(self):
+        self.reset()
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def __getstate__(self):
+        return {"_load": self._load, "_threads": self._threads}
+
+    def __setstate__(self, state):
+        self.__init__(state["_load"], state["_threads"])

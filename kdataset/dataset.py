@@ -14,7 +14,7 @@ import warnings
 import keras
 import numpy as np
 
-from kdataset._parallel import ParallelLoader, WorkerDied
+from kdataset._parallel import ParallelLoader, Prefetcher, WorkerDied
 from kdataset.errors import ManifestError, SampleError, one_of
 from kdataset.labels import class_weights
 from kdataset.order import epoch_order
@@ -92,10 +92,12 @@ class ManifestDataset(keras.utils.PyDataset):
             Processes start with forkserver (spawn where there is none), never
             fork, so they are safe beside JAX and TensorFlow; guard your
             script's entry point with `if __name__ == "__main__":`.
-        max_queue_size: Accepted for compatibility with `PyDataset`. kdataset
-            does its parallel loading inside each batch and presents itself
-            to Keras as a single worker (`ds.workers == 1`), because Keras's
-            own worker queue replays batches across epochs.
+        max_queue_size: How many batches to load ahead while Keras drives an
+            epoch (the next ones in the dataset's order, by `workers` threads
+            or processes); `None` for twice `workers`, at least 2; `0` loads
+            each batch only when asked. kdataset presents itself to Keras as a
+            single worker (`ds.workers == 1`), because Keras's own worker queue
+            replays batches across epochs.
 
     Raises:
         ManifestError: the manifest has problems; `.problems` lists them all.
@@ -138,10 +140,10 @@ class ManifestDataset(keras.utils.PyDataset):
         on_error="raise",
         workers=1,
         use_multiprocessing=False,
-        max_queue_size=10,
+        max_queue_size=None,
     ):
         # Keras sees one worker: its enqueuer would replay batches across epochs.
-        super().__init__(workers=1, use_multiprocessing=False, max_queue_size=max_queue_size)
+        super().__init__(workers=1, use_multiprocessing=False)
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.num_workers = _check_int("workers", workers, 0) or 1
         self.seed = _check_int("seed", seed, 0, allow_none=True)
@@ -211,6 +213,12 @@ class ManifestDataset(keras.utils.PyDataset):
         self._batches = ParallelLoader(
             self.loader, self.sample_shape, self.sample_dtype, self.num_workers, self.use_processes
         )
+        self._prefetch_depth = (
+            max(2, 2 * self.num_workers)
+            if max_queue_size is None
+            else _check_int("max_queue_size", max_queue_size, 0)
+        )
+        self._prefetcher = Prefetcher(self._load, self.num_workers)
         self._fingerprint = _fingerprint(self)
         self._lock = threading.Lock()
         self._epoch = 0  # the stream: the next batch Keras gets is (epoch, position)
@@ -241,11 +249,14 @@ class ManifestDataset(keras.utils.PyDataset):
         return len(self)
 
     def _epoch_rows(self, epoch):
-        order = self._order
-        if order is None or order[0] != epoch:
+        # The orders of the last two epochs are kept: batches of the next epoch
+        # are loaded ahead while the current one is still being served.
+        orders = self._order or {}
+        rows = orders.get(epoch)
+        if rows is None:
             rows = epoch_order(self.num_samples, self.seed, epoch, self.shuffle)
-            order = self._order = (epoch, rows)
-        return order[1]
+            self._order = {**{e: r for e, r in orders.items() if e == epoch - 1}, epoch: rows}
+        return rows
 
     def batch_rows(self, index, epoch=None):
         """Manifest row positions of batch `index` of an epoch (by default the current one)."""
@@ -284,21 +295,52 @@ class ManifestDataset(keras.utils.PyDataset):
         if self._window is not None and not _keras_is_building_model():
             operator.index(index)  # still a type check for the caller
             epoch, position = self._next_in_stream()
-        else:
-            epoch, position = self._epoch, index
-        rows = self.batch_rows(position, epoch)
-        return self._batch(rows, (epoch, position))
+            rows = self.batch_rows(position, epoch)
+            if self._prefetch_depth:
+                loaded = self._prefetcher.get((epoch, position), self._upcoming())
+                return self._batch(rows, (epoch, position), loaded)
+            return self._batch(rows, (epoch, position))
+        rows = self.batch_rows(index)
+        return self._batch(rows, (self._epoch, index))
 
-    def _batch(self, rows, where):
+    def _upcoming(self):
+        """The keys of the next batches of the stream, to load ahead."""
+        with self._lock:
+            epoch, position = self._epoch, self._position
+        keys = []
+        for _ in range(self._prefetch_depth):
+            keys.append((epoch, position))
+            position += 1
+            if position == len(self):
+                epoch, position = epoch + 1, 0
+        return keys
+
+    def _load(self, key):
+        """Loads batch `key = (epoch, position)`: `(x, failures)`, or the error of a dead worker."""
+        epoch, position = key
+        rows = self.batch_rows(position, epoch)
         paths = [self.manifest.paths[r] for r in rows]
-        skip = self.on_error == "skip"
         try:
-            x, failures = self._batches.load(paths, skip=skip)
+            return self._batches.load(paths, skip=self.on_error == "skip", split=False)
         except WorkerDied as e:
-            raise self._sample_error(int(rows[e.position]), e.error, where) from None
+            return e
+
+    def _batch(self, rows, where, loaded=None):
+        if loaded is None:
+            paths = [self.manifest.paths[r] for r in rows]
+            try:
+                loaded = self._batches.load(paths, skip=self.on_error == "skip")
+            except WorkerDied as e:
+                loaded = e
+        if isinstance(loaded, WorkerDied):
+            self.close()  # training stops here: leave no loading process behind
+            raise self._sample_error(int(rows[loaded.position]), loaded.error, where)
+        x, failures = loaded
+        skip = self.on_error == "skip"
         keep = None
         if failures:
             if not skip:
+                self.close()  # training stops here: leave no loading process behind
                 position, error = failures[0]
                 raise self._sample_error(int(rows[position]), error, where)
             keep = self._skip(rows, failures, where)
@@ -387,6 +429,7 @@ class ManifestDataset(keras.utils.PyDataset):
         """Starts epoch `epoch` from its first batch (for custom training loops)."""
         with self._lock:
             self._epoch, self._position = _check_int("epoch", epoch, 0), 0
+        self._prefetcher.reset()
 
     def get_state(self):
         """Where the dataset stands, as small plain data (JSON-safe).
@@ -449,6 +492,7 @@ class ManifestDataset(keras.utils.PyDataset):
             self.seed = _check_int("seed", state["seed"], 0)
             self._epoch, self._position = _check_int("epoch", state["epoch"], 0), position
             self._order = None
+        self._prefetcher.reset()
 
     def rest_of_epoch(self):
         """This epoch's batches not yet served, as a dataset of their own.
@@ -489,6 +533,7 @@ class ManifestDataset(keras.utils.PyDataset):
 
     def close(self):
         """Stops the loading threads or processes (they restart when needed)."""
+        self._prefetcher.close()
         self._batches.close()
 
     def __getstate__(self):

@@ -61,19 +61,22 @@ def _fit_rows(tmp_path, python_seed, epochs=3, **kwargs):
 
 
 def test_the_model_gets_the_datasets_order_whatever_fit_shuffles(tmp_path):
-    rows_a, weights_a = _fit_rows(tmp_path / "a", python_seed=1)
-    rows_b, weights_b = _fit_rows(tmp_path / "b", python_seed=2)
+    # No loading ahead here, so that the loader's calls are the batches served.
+    rows_a, weights_a = _fit_rows(tmp_path / "a", python_seed=1, max_queue_size=0)
+    rows_b, weights_b = _fit_rows(tmp_path / "b", python_seed=2, max_queue_size=0)
+    _, weights_c = _fit_rows(tmp_path / "c", python_seed=3)  # loading ahead changes nothing
     expected = expected_rows(29, 4, seed=5, epochs=3)
     # Before the epochs, the first sample is probed and Keras may read a batch or two to
     # learn shapes (which batch depends on its shuffle); the epochs themselves are ours.
     assert rows_a[-len(expected) :] == expected
     assert rows_b[-len(expected) :] == expected
-    for a, b in zip(weights_a, weights_b):
+    for a, b, c in zip(weights_a, weights_b, weights_c):
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
 
 
 def test_the_order_is_the_same_with_threads(tmp_path):
-    rows, _ = _fit_rows(tmp_path, python_seed=3, epochs=2, workers=2)
+    rows, _ = _fit_rows(tmp_path, python_seed=3, epochs=2, workers=2, max_queue_size=0)
     expected = expected_rows(29, 4, seed=5, epochs=2)
     assert sorted(rows[-len(expected) :]) == sorted(expected)  # threads interleave within a batch
     served = []

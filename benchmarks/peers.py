@@ -1,0 +1,278 @@
+"""kdataset against the peers, on the same `.npy` files, in one run.
+
+Reuses the data set of `loading.py` (N float32 `(32, 32, 3)` `.npy` files with an
+`id,label` manifest of 10 classes, made once in the same folder), warms the page
+cache, then times one full pass per contender: kdataset (through Keras's own
+`PyDatasetAdapter`, as `fit` iterates it), the classic `Sequence` recipe, PyTorch's
+`DataLoader`, `tf.data`, Grain, and two ceilings (a bare `preadv` loop, a gather
+from RAM). Every contender gets one untimed warm-up pass (it starts workers,
+traces, fills a cache), then every round runs every contender and the best of
+`--repeats` rounds is kept: on a shared machine compare the ratios, which come
+from one run. A framework that is not installed only loses its row.
+
+Typical usage, from the repository's root, with any Keras backend:
+
+    python benchmarks/peers.py
+    KERAS_BACKEND=torch python benchmarks/peers.py --samples 5000 --only kd,torch --markdown
+"""
+
+import argparse
+import csv
+import importlib.metadata
+import inspect
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import keras
+import numpy as np
+from loading import CLASSES, Adapted, ClassicGenerator, Raw, make_set
+
+import kdataset as kd
+
+PEERS = ("classic", "torch", "tf-data", "grain")  # key prefixes; "vs best peer" compares to these
+GRAIN_THREADS = 16  # what DESIGN's reference measured Grain MapDataset with
+
+
+def version(package):
+    """The installed version of `package` (or of its `-cpu` build), without importing it."""
+    for name in (package, f"{package}-cpu"):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return "not installed"
+
+
+def cache_kwargs(args):
+    """`{"cache": path in the data folder}`; NotImplementedError if kdataset has no `cache=`."""
+    if "cache" not in inspect.signature(kd.ManifestDataset).parameters:
+        raise NotImplementedError("this kdataset has no `cache=` argument")
+    return {"cache": os.path.join(args.data_dir, f"npy-{args.samples}.kdcache")}
+
+
+class Pass:
+    """A contender: `prepare()` (untimed), `run()` one pass returning the sample count, `close()`."""
+
+    def prepare(self):
+        pass
+
+    def close(self):
+        pass
+
+    def finish(self):
+        pass
+
+
+class TorchLoader(Pass):
+    """`torch.utils.data.DataLoader` over a map-style dataset doing `np.load` per sample."""
+
+    def __init__(self, paths, labels, batch_size, workers):
+        import torch
+
+        class Files(torch.utils.data.Dataset):
+            def __len__(self):
+                return len(paths)
+
+            def __getitem__(self, i):
+                return torch.from_numpy(np.load(paths[i])), torch.tensor(labels[i])
+
+        self.loader = torch.utils.data.DataLoader(
+            Files(),
+            batch_size=batch_size,
+            shuffle=True,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
+
+    def run(self):
+        return sum(len(x) for x, _ in self.loader)
+
+    def finish(self):
+        del self.loader  # with it go the persistent workers
+
+
+class TfData(Pass):
+    """`tf.data`: shuffle, `numpy_function(np.load)` with AUTOTUNE, batch, prefetch; eager."""
+
+    def __init__(self, paths, labels, batch_size):
+        import tensorflow as tf
+
+        def load(path):
+            return np.load(path.decode())
+
+        def fetch(path, label):
+            return tf.numpy_function(load, [path], tf.float32), label
+
+        auto = tf.data.AUTOTUNE
+        ds = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
+        ds = ds.shuffle(len(paths)).map(fetch, num_parallel_calls=auto)
+        self.ds = ds.batch(batch_size).prefetch(auto)
+
+    def run(self):
+        return sum(int(x.shape[0]) for x, _ in self.ds)
+
+
+class GrainLoader(Pass):
+    """Grain: `MapDataset.source().shuffle(seed).map(np.load).batch()`, read with 16 threads."""
+
+    def __init__(self, paths, labels, batch_size):
+        import grain
+
+        self.grain, self.epoch = grain, 0
+        self.items, self.batch_size = list(zip(paths, labels)), batch_size
+
+    def run(self):
+        grain, self.epoch = self.grain, self.epoch + 1
+        ds = grain.MapDataset.source(self.items).shuffle(seed=self.epoch)
+        ds = ds.map(lambda item: (np.load(item[0]), np.int64(item[1]))).batch(self.batch_size)
+        ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=GRAIN_THREADS))
+        return sum(len(x) for x, _ in ds)
+
+
+class InRam(Pass):
+    """Every sample stacked in one array; each batch a fancy-index gather of shuffled rows."""
+
+    def __init__(self, paths, labels, batch_size):
+        self.x = np.stack([np.load(p) for p in paths])
+        self.targets = np.eye(CLASSES, dtype=np.float32)[np.asarray(labels)]
+        self.batch_size = batch_size
+
+    def prepare(self):
+        self.order = np.random.permutation(len(self.x))
+
+    def run(self):
+        for start in range(0, len(self.order), self.batch_size):
+            rows = self.order[start : start + self.batch_size]
+            _ = self.x[rows], self.targets[rows]
+        return len(self.order)
+
+
+def contenders(args):
+    """`[(key, name, make)]` over the `.npy` set, after making it and warming the page cache."""
+    folder = os.path.join(args.data_dir, f"npy-{args.samples}")
+    manifest = make_set(folder, args.samples, ".npy")
+    with open(manifest) as f:
+        ids, labels = zip(*((r["id"], int(r["label"])) for r in csv.DictReader(f)))
+    paths = [os.path.join(folder, i + ".npy") for i in ids]
+    for path in paths:  # warm the page cache: one untimed read of every file
+        with open(path, "rb") as f:
+            f.read()
+    batch = args.batch_size
+
+    def kdata(**kwargs):
+        return Adapted(
+            kd.ManifestDataset(manifest, batch_size=batch, path_template="{id}.npy", **kwargs)
+        )
+
+    def classic():
+        gen = ClassicGenerator(ids, dict(zip(ids, labels)), batch, (32, 32), 3, CLASSES, workers=1)
+        gen.path = os.path.join(folder, "{}.npy")
+        return Adapted(gen)
+
+    data = paths, labels, batch
+    return [
+        ("kd-default", "kdataset ManifestDataset, default settings", kdata),
+        ("kd-2t", "kdataset, workers=2 threads", lambda: kdata(workers=2)),
+        (
+            "kd-2p",
+            "kdataset, workers=2 processes",
+            lambda: kdata(workers=2, use_multiprocessing=True),
+        ),
+        ("kd-cache", "kdataset, cache= (second pass on)", lambda: kdata(**cache_kwargs(args))),
+        ("classic-1", "classic Sequence recipe (np.load), workers=1", classic),
+        ("torch-0", "torch DataLoader, num_workers=0", lambda: TorchLoader(*data, workers=0)),
+        ("torch-2", "torch DataLoader, num_workers=2", lambda: TorchLoader(*data, workers=2)),
+        ("tf-data", "tf.data, numpy_function(np.load), AUTOTUNE", lambda: TfData(*data)),
+        ("grain", f"Grain MapDataset, {GRAIN_THREADS} threads", lambda: GrainLoader(*data)),
+        ("raw", "raw preadv loop, 1 thread (ceiling)", lambda: Raw(*data, (32, 32, 3), True)),
+        ("in-ram", "in-RAM gather (ceiling)", lambda: InRam(*data)),
+    ]
+
+
+def benchmark(entries, repeats):
+    """Best samples/s of each contender that could be built, and notes on those that could not."""
+    built, notes = {}, []
+    for key, _, make in entries:
+        try:
+            built[key] = make()
+        except (ImportError, NotImplementedError) as e:
+            notes.append(f"{key}: skipped ({type(e).__name__}: {e})")
+    for contender in built.values():  # untimed warm-up pass
+        contender.prepare()
+        contender.run()
+        contender.close()
+    best = dict.fromkeys(built, 0.0)
+    for _ in range(repeats):
+        for key, contender in built.items():
+            contender.prepare()
+            start = time.perf_counter()
+            count = contender.run()
+            best[key] = max(best[key], count / (time.perf_counter() - start))
+            contender.close()
+    for contender in built.values():
+        getattr(contender, "finish", lambda: None)()
+    return best, notes
+
+
+def print_table(header, rows, markdown):
+    """Prints `rows` under `header` (first two columns text, the rest numbers), aligned or markdown."""
+    rows = [tuple(header), *rows]
+    if markdown:
+        rows.insert(1, ("---", "---", *("---:" for _ in header[2:])))
+        print("\n".join("| " + " | ".join(row) + " |" for row in rows))
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        print("  ".join(cells))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=20000, help=".npy samples")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3, help="passes per contender; best kept")
+    parser.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "kdataset-bench"))
+    parser.add_argument("--only", default="", help="parts of keys, comma-separated: kd,torch")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    args = parser.parse_args()
+    wanted = [w for w in args.only.split(",") if w]
+    # The torch DataLoader forks its workers (its default); JAX warns about fork once initialised.
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
+
+    backend = keras.backend.backend()
+    packages = ("numpy", "torch", "tensorflow", "grain", "jax")
+    print(
+        f"kdataset {kd.__version__}, keras {keras.__version__} (backend {backend}), "
+        + ", ".join(f"{p} {version(p)}" for p in packages)
+        + f", python {platform.python_version()}\n"
+        f"{os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable); {args.samples} .npy "
+        f"(32, 32, 3) float32; batch {args.batch_size}; one warm-up pass, then best of "
+        f"{args.repeats} passes each\n"
+    )
+    entries = [e for e in contenders(args) if not wanted or any(w in e[0] for w in wanted)]
+    best, notes = benchmark(entries, args.repeats)
+    peers = {k: v for k, v in best.items() if k.startswith(PEERS)}
+    top = max(peers, key=peers.get, default=None)
+    refs = peers.get(top), best.get("kd-default")
+    table = [
+        (key, name, f"{best[key]:,.0f}", *(f"{best[key] / r:.2f}x" if r else "-" for r in refs))
+        for key, name, _ in entries
+        if key in best
+    ]
+    print_table(
+        ("key", "contender", "samples/s", "vs best peer", "vs kd default"), table, args.markdown
+    )
+    print(f"\nbest peer: {top or '-'}")
+    for note in notes:
+        print(note)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
