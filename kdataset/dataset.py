@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from kdataset._parallel import ParallelLoader, Prefetcher, WorkerDied
+from kdataset.cache import PackedCache, source_fingerprint
 from kdataset.errors import ManifestError, SampleError, one_of
 from kdataset.labels import class_weights
 from kdataset.order import epoch_order
@@ -82,6 +83,12 @@ class ManifestDataset(keras.utils.PyDataset):
             sample weight, so every batch has one shape (JAX and XLA never
             recompile) and no sample is dropped. Batches are then
             `(x, y, weight)`.
+        cache: A file path for a packed cache, or `None`. The first epoch
+            writes every sample into this one memory-mapped file; later epochs
+            gather from it instead of opening each file. A fingerprint of the
+            files (paths, sizes, modification times), the sample shape and the
+            loader is kept beside it, and the cache is rebuilt when any of them
+            changes. Give each loader configuration its own path.
         on_error: `"raise"` (default) stops at a sample that cannot be loaded,
             naming its line, id, file and batch. `"skip"` leaves it out of its
             batch (or, with `pad_remainder`, makes it zero-weight padding),
@@ -138,6 +145,7 @@ class ManifestDataset(keras.utils.PyDataset):
         drop_remainder=False,
         pad_remainder=False,
         on_error="raise",
+        cache=None,
         workers=1,
         use_multiprocessing=False,
         max_queue_size=None,
@@ -210,6 +218,14 @@ class ManifestDataset(keras.utils.PyDataset):
                     "`use_multiprocessing=True` needs a loader that pickles (a function defined "
                     f"at module level, not a lambda or a closure). {self.loader!r} does not: {e}"
                 ) from None
+        self.cache = None
+        if cache is not None:
+            fingerprint = source_fingerprint(
+                self.manifest.paths, self.sample_shape, self.sample_dtype, self.loader
+            )
+            self.cache = PackedCache(
+                cache, fingerprint, self.num_samples, self.sample_shape, self.sample_dtype
+            )
         self._batches = ParallelLoader(
             self.loader, self.sample_shape, self.sample_dtype, self.num_workers, self.use_processes
         )
@@ -296,7 +312,7 @@ class ManifestDataset(keras.utils.PyDataset):
             operator.index(index)  # still a type check for the caller
             epoch, position = self._next_in_stream()
             rows = self.batch_rows(position, epoch)
-            if self._prefetch_depth:
+            if self._prefetch_depth and not (self.cache is not None and self.cache.complete):
                 loaded = self._prefetcher.get((epoch, position), self._upcoming())
                 return self._batch(rows, (epoch, position), loaded)
             return self._batch(rows, (epoch, position))
@@ -316,22 +332,40 @@ class ManifestDataset(keras.utils.PyDataset):
         return keys
 
     def _load(self, key):
-        """Loads batch `key = (epoch, position)`: `(x, failures)`, or the error of a dead worker."""
+        """Loads batch `key = (epoch, position)` ahead: see `_read`."""
         epoch, position = key
-        rows = self.batch_rows(position, epoch)
-        paths = [self.manifest.paths[r] for r in rows]
+        return self._read(self.batch_rows(position, epoch), split=False)
+
+    def _read(self, rows, split=True):
+        """`(x, failures)` for manifest rows (from the cache where it has them), or the
+        `WorkerDied` error of a dead worker."""
+        skip = self.on_error == "skip"
+        paths = self.manifest.paths
         try:
-            return self._batches.load(paths, skip=self.on_error == "skip", split=False)
+            if self.cache is None:
+                return self._batches.load([paths[r] for r in rows], skip=skip, split=split)
+            x, have = self.cache.gather(rows)
+            if have.all():
+                return x, []
+            missing = np.flatnonzero(~have)
+            try:
+                loaded, failures = self._batches.load(
+                    [paths[rows[i]] for i in missing], skip=skip, split=split
+                )
+            except WorkerDied as e:
+                raise WorkerDied(int(missing[e.position]), e.error) from None
+            x[missing] = loaded
+            ok = np.ones(len(missing), dtype=bool)
+            ok[[position for position, _ in failures]] = False
+            if not failures or skip:
+                self.cache.store(rows[missing[ok]], loaded[ok])
+            return x, [(int(missing[position]), error) for position, error in failures]
         except WorkerDied as e:
             return e
 
     def _batch(self, rows, where, loaded=None):
         if loaded is None:
-            paths = [self.manifest.paths[r] for r in rows]
-            try:
-                loaded = self._batches.load(paths, skip=self.on_error == "skip")
-            except WorkerDied as e:
-                loaded = e
+            loaded = self._read(rows)
         if isinstance(loaded, WorkerDied):
             self.close()  # training stops here: leave no loading process behind
             raise self._sample_error(int(rows[loaded.position]), loaded.error, where)

@@ -1,0 +1,144 @@
+"""A packed cache: every sample in one memory-mapped file, filled on first read.
+
+The first epoch reads the files and writes each sample into its row of one file;
+later epochs gather batches from that file through the page cache, far faster
+than opening thousands of small files. The cache records a fingerprint of what
+it was built from (each file's path, size and modification time, the sample
+shape and dtype, the loader), and is rebuilt, never served stale, when any of it
+changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+
+import numpy as np
+
+_VERSION = 1
+
+
+def source_fingerprint(paths, shape, dtype, loader):
+    """A digest of the files (path, size, modification time) and of how they are read."""
+    digest = hashlib.sha256(f"{_VERSION}|{tuple(shape)}|{np.dtype(dtype).str}|{loader!r}".encode())
+    for path in paths:
+        stat = os.stat(path)
+        digest.update(f"\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+class PackedCache:
+    """Samples of one shape and dtype in a memory-mapped file, with a flag per sample.
+
+    Files: `path` (the samples), `path + ".filled"` (one byte per sample) and
+    `path + ".json"` (what the cache was built from). They are created or
+    rebuilt here when the fingerprint differs.
+
+    Args:
+        path: The cache file.
+        fingerprint: `source_fingerprint(...)` of the data it holds.
+        count: Number of samples.
+        shape: Shape of one sample.
+        dtype: Its dtype.
+    """
+
+    def __init__(self, path, fingerprint, count, shape, dtype):
+        self.path = os.path.abspath(os.fspath(path))
+        self.count, self.shape, self.dtype = int(count), tuple(shape), np.dtype(dtype)
+        self.fingerprint = fingerprint
+        self.rebuilt = False
+        meta = {
+            "version": _VERSION,
+            "fingerprint": fingerprint,
+            "count": self.count,
+            "shape": list(self.shape),
+            "dtype": self.dtype.str,
+        }
+        if self._read_meta() != meta or not self._sizes_match():
+            self._create(meta)
+        self._data = self._filled = None
+        self._missing = None
+        self._lock = threading.Lock()
+
+    def _read_meta(self):
+        try:
+            with open(self.path + ".json", encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def _sizes_match(self):
+        nbytes = self.count * int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        try:
+            return (
+                os.path.getsize(self.path) == nbytes
+                and os.path.getsize(self.path + ".filled") == self.count
+            )
+        except OSError:
+            return False
+
+    def _create(self, meta):
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        try:
+            os.remove(self.path + ".json")  # invalid until rebuilt
+        except FileNotFoundError:
+            pass
+        nbytes = self.count * int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        for name, size in ((self.path, nbytes), (self.path + ".filled", self.count)):
+            with open(name, "wb") as f:
+                f.truncate(size)  # sparse: space is used as samples are written
+        temporary = self.path + ".json.tmp"
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(meta, f)
+        os.replace(temporary, self.path + ".json")
+        self.rebuilt = True
+
+    def _open(self):
+        if self._data is None:
+            # Plain arrays over the mappings: indexing a np.memmap costs more.
+            filled = np.asarray(np.memmap(self.path + ".filled", dtype=np.uint8, mode="r+"))
+            self._missing = self.count - int(np.count_nonzero(filled))
+            self._filled = filled
+            self._data = np.asarray(
+                np.memmap(self.path, dtype=self.dtype, mode="r+", shape=(self.count, *self.shape))
+            )
+        return self._data, self._filled
+
+    @property
+    def complete(self):
+        """Whether every sample is in the cache."""
+        self._open()
+        return self._missing == 0
+
+    def gather(self, rows):
+        """`(samples, have)`: the rows of the cache, and which of them are filled."""
+        data, filled = self._open()
+        if self._missing == 0:
+            return data[rows], np.ones(len(rows), dtype=bool)
+        return data[rows], filled[rows].astype(bool)
+
+    def store(self, rows, samples):
+        """Writes samples into their rows, then marks them filled."""
+        if len(rows):
+            data, filled = self._open()
+            data[rows] = samples
+            with self._lock:
+                self._missing -= int(len(rows) - np.count_nonzero(filled[rows]))
+                filled[rows] = 1
+
+    @property
+    def filled_count(self):
+        """How many samples the cache holds."""
+        self._open()
+        return self.count - self._missing
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.update(_data=None, _filled=None, _lock=None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
