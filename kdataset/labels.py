@@ -18,8 +18,13 @@ _FORMAT_VERSION = 1
 def _is_missing(value):
     if value is None:
         return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
+    kind = type(value)
+    if kind is str:
+        return not value.strip()
+    if kind is int:
+        return False
+    if kind is float:
+        return math.isnan(value)
     if isinstance(value, str) and not value.strip():
         return True
     try:
@@ -161,12 +166,15 @@ class LabelEncoder:
             ValueError: a label is empty, or, with `classes` given, unknown.
         """
         labels = list(labels)
-        flat = self._flat(labels)
-        empty = [
-            i
-            for i, label in enumerate(labels)
-            if (not self.split(label) if self.multi_label else _is_missing(label))
-        ]
+        if self.multi_label:
+            flat = self._flat(labels)
+            empty = [i for i, label in enumerate(labels) if not self.split(label)]
+        else:
+            # Distinct labels first: there may be millions of rows and a few classes.
+            flat = [_native(v) for v in dict.fromkeys(labels)]
+            empty = []
+            if any(_is_missing(v) for v in flat):
+                empty = [i for i, label in enumerate(labels) if _is_missing(label)]
         if empty:
             raise ValueError(
                 f"Empty labels at {plural(len(empty), 'position')} {listing(empty)}: "
@@ -235,9 +243,10 @@ class LabelEncoder:
             for i, row in enumerate(rows):
                 hot[i, [self._index[n] for n in row]] = 1.0
             return hot
-        names = [_native(label) for label in labels]
-        self._check_known(names)
-        return np.fromiter((self._index[n] for n in names), dtype=np.int32, count=len(names))
+        lookup = {label: _native(label) for label in dict.fromkeys(labels)}
+        self._check_known(list(lookup.values()))
+        index = {label: self._index[name] for label, name in lookup.items()}
+        return np.fromiter((index[label] for label in labels), dtype=np.int32, count=len(labels))
 
     def one_hot(self, labels):
         """One-hot rows through `keras.ops`, as a tensor of the active backend.

@@ -305,6 +305,21 @@ class ImageLoader(Loader):
         )
 
 
+def _sample_paths(paths):
+    """Every path, or for a large manifest one path per distinct folder-and-suffix shape.
+
+    Extensions are read from all paths of small manifests; for millions of rows a
+    vectorised pass over the text finds the distinct extensions instead.
+    """
+    if len(paths) < 10_000:
+        return paths
+    import pandas as pd
+
+    ends = pd.Series(paths, dtype=object).str.extract(r"(\.[^./\\]*)$", expand=False).fillna("")
+    firsts = ends.drop_duplicates().index
+    return [paths[i] for i in firsts]
+
+
 def get_loader(loader, paths=()):
     """The loader object for the `loader` argument of `ManifestDataset`.
 
@@ -324,7 +339,7 @@ def get_loader(loader, paths=()):
         if loader == "image":
             return ImageLoader()
         if loader == "auto":
-            extensions = sorted({os.path.splitext(p)[1].lower() for p in paths if p})
+            extensions = sorted({os.path.splitext(p)[1].lower() for p in _sample_paths(paths) if p})
             if extensions == [".npy"]:
                 return NpyLoader()
             if extensions and all(e in IMAGE_EXTENSIONS for e in extensions):

@@ -84,6 +84,21 @@ def _record_lines(path, stamp):
     return lines
 
 
+def _absolute(raw, root):
+    """Paths made absolute against `root` and normalised ("" stays ""); vectorised on POSIX."""
+    if os.sep != "/" or not raw:
+        join, normpath, expand = os.path.join, os.path.normpath, os.path.expanduser
+        return [p if not p else normpath(join(root, expand(p))) for p in raw]
+    text = pd.Series(raw, dtype=object)
+    relative = (text != "") & ~text.str.startswith("/") & ~text.str.startswith("~")
+    text[relative] = root.rstrip("/") + "/" + text[relative]
+    home = text.str.startswith("~")
+    text[home] = [os.path.expanduser(p) for p in text[home]]
+    messy = (text != "") & text.str.contains(r"/\.{1,2}(?:/|$)|//", regex=True)
+    text[messy] = [os.path.normpath(p) for p in text[messy]]
+    return text.tolist()
+
+
 def place(frame, csv_path, i):
     """Where row `i` (0-based position) is: `"line 12 of train.csv"`, or `"row 10"` of a DataFrame."""
     if csv_path is None:
@@ -96,12 +111,13 @@ def place(frame, csv_path, i):
 
 def _int_or_text(values):
     """CSV label text as ints when every value is an integer written plainly."""
+    distinct = set(values)
     try:
-        ints = [int(v) for v in values]
+        as_int = {v: int(v) for v in distinct}
     except (TypeError, ValueError):
         return list(values)
-    if all(str(i) == v for i, v in zip(ints, values)):
-        return ints
+    if all(str(i) == v for v, i in as_int.items()):
+        return [as_int[v] for v in values]
     return list(values)
 
 
@@ -144,7 +160,6 @@ class Manifest:
         labels: The label of each row (single column), a `(n, k)` int array of
             0/1 (several columns), or `None`. CSV labels that are all integers
             written plainly become ints.
-        label_text: For a CSV's single label column, the labels as written.
         problems: A list of `Problem`, empty when the manifest is clean.
         source: The CSV file, or `None` for a DataFrame.
     """
@@ -176,7 +191,6 @@ class Manifest:
         self.ids = None
         self.paths = None
         self.labels = None
-        self.label_text = None
 
         columns = [str(c) for c in frame.columns]
         if len(frame) == 0:
@@ -247,8 +261,10 @@ class Manifest:
         )
 
     def _text(self, column):
+        """A column as stripped text, `""` where it is empty (vectorised: manifests run to millions)."""
         values = self.frame[column]
-        return [("" if _is_missing(v) else str(v).strip()) for v in values.tolist()]
+        text = values.astype(str).str.strip()
+        return text.where(~values.isna(), "").tolist()
 
     def _read_ids(self, id_column):
         if id_column is None:
@@ -258,10 +274,11 @@ class Manifest:
         self.ids = ids
         for i in [i for i, v in enumerate(ids) if not v]:
             self._problem("empty id", row=i, column=id_column)
+        repeated = pd.Series(ids).duplicated(keep=False).to_numpy()
         rows_of = {}
-        for i, v in enumerate(ids):
-            if v:
-                rows_of.setdefault(v, []).append(i)
+        for i in np.flatnonzero(repeated):
+            if ids[i]:
+                rows_of.setdefault(ids[i], []).append(int(i))
         for value, rows in rows_of.items():
             if len(rows) > 1:
                 lines = ", ".join(self.where(r) for r in rows[:5])
@@ -291,15 +308,25 @@ class Manifest:
                         matrix[i, j] = bit
             self.labels = matrix
             return
-        values = self.frame[label_column].tolist()
-        empty = [i for i, v in enumerate(values) if _is_missing(v)]
+        column = self.frame[label_column]
+        missing = column.isna().to_numpy().copy()
+        if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+            missing |= (column.astype(str).str.strip() == "").to_numpy()
+        empty = np.flatnonzero(missing).tolist()
         for i in empty:
             self._problem("empty label", row=i, column=label_column)
+        values = column.tolist()
         if self.source is not None:
-            values = self.label_text = [v.strip() for v in values]
+            values = self.label_text()
             if not empty:
                 values = _int_or_text(values)
         self.labels = values
+
+    def label_text(self):
+        """For a CSV's single label column, the labels as written (text), else `None`."""
+        if self.source is None or not isinstance(self.label_column, str):
+            return None
+        return self.frame[self.label_column].astype(str).str.strip().tolist()
 
     def _read_paths(self, path_column, path_template, fields):
         if path_template is not None:
@@ -319,10 +346,7 @@ class Manifest:
             raw = self._text(path_column)
             for i in [i for i, v in enumerate(raw) if not v]:
                 self._problem("empty path", row=i, column=path_column)
-        root = self.root
-        self.paths = [
-            p if not p else os.path.normpath(os.path.join(root, os.path.expanduser(p))) for p in raw
-        ]
+        self.paths = _absolute(raw, self.root)
 
     def _check_files(self, path_column):
         exists = os.path.exists

@@ -150,8 +150,8 @@ def _encode_labels(checked, label_column, mode, classes, separator):
         return []
 
     given = classes.classes if isinstance(classes, LabelEncoder) else classes
-    if manifest.label_text is not None and given and all(isinstance(c, str) for c in given):
-        labels = manifest.label_text  # classes given as text: match the CSV's text
+    if manifest.source is not None and given and all(isinstance(c, str) for c in given):
+        labels = manifest.label_text()  # classes given as text: match the CSV's text
     if isinstance(classes, LabelEncoder):
         encoder = classes
         if encoder.multi_label != (mode == "multi_hot"):
@@ -164,11 +164,33 @@ def _encode_labels(checked, label_column, mode, classes, separator):
             classes=classes, multi_label=mode == "multi_hot", separator=separator
         )
     problems = []
-    missing_rows = {i for i, v in enumerate(labels) if _is_missing(v)}
-    for i, label in enumerate(labels):
+    if not encoder.multi_label:
+        if encoder._classes is not None:
+            # Distinct labels first: a manifest may have millions of rows and ten classes.
+            unknown = {
+                v
+                for v in dict.fromkeys(labels)
+                if not _is_missing(v) and _native(v) not in encoder._index
+            }
+            problems = [
+                _row_problem(
+                    manifest,
+                    i,
+                    f"unknown label {listing([_native(label)])}; `classes` are "
+                    f"{listing(encoder.classes)}",
+                    label_column,
+                )
+                for i, label in enumerate(labels)
+                if label in unknown
+            ]
+        labels_checked = True
+    else:
+        labels_checked = False
+    missing_rows = set() if labels_checked else {i for i, v in enumerate(labels) if _is_missing(v)}
+    for i, label in enumerate([] if labels_checked else labels):
         if i in missing_rows:
             continue  # reported by the manifest as an empty label
-        names = encoder.split(label) if encoder.multi_label else [_native(label)]
+        names = encoder.split(label)
         if not names:
             problems.append(_row_problem(manifest, i, "empty label", label_column))
         elif encoder._classes is not None:
