@@ -38,6 +38,9 @@ def load_rows(loader, paths, out, skip=False):
         The failures, as `[(position, SampleError)]`: the first one only,
         unless `skip`, when loading goes on past failed samples.
     """
+    fast = getattr(loader, "load_many_into", None)
+    if fast is not None:
+        return fast(paths, out, skip)
     failures = []
     for j, path in enumerate(paths):
         try:

@@ -343,14 +343,14 @@ class ManifestDataset(keras.utils.PyDataset):
         paths = self.manifest.paths
         try:
             if self.cache is None:
-                return self._batches.load([paths[r] for r in rows], skip=skip, split=split)
+                return self._batches.load([paths[r] for r in rows.tolist()], skip=skip, split=split)
             x, have = self.cache.gather(rows)
             if have.all():
                 return x, []
             missing = np.flatnonzero(~have)
             try:
                 loaded, failures = self._batches.load(
-                    [paths[rows[i]] for i in missing], skip=skip, split=split
+                    [paths[r] for r in rows[missing].tolist()], skip=skip, split=split
                 )
             except WorkerDied as e:
                 raise WorkerDied(int(missing[e.position]), e.error) from None

@@ -189,6 +189,48 @@ class NpyLoader(Loader):
             # full, which either reads it correctly or says what is wrong.
             self._load_parsed(path, out)
 
+    def load_many_into(self, paths, out, skip=False):
+        """Loads `paths` into the rows of `out`, the per-file work kept to the system calls.
+
+        Returns:
+            `[(position, SampleError)]`: the first failure, or every one with `skip`.
+        """
+        failures = []
+        header = self._headers.get((out.shape[1:], out.dtype.str))
+        if header is None or not _HAVE_PREADV or out.ndim == 0:
+            for j, path in enumerate(paths):
+                try:
+                    self.load_into(path, out[j, ...])
+                except SampleError as e:
+                    failures.append((j, e))
+                    if not skip:
+                        break
+            return failures
+        rows = out.reshape(len(out), -1).view(np.uint8)
+        size = len(header) + rows.shape[1]
+        head = bytearray(len(header))
+        open_, preadv, close, flags = os.open, os.preadv, os.close, os.O_RDONLY
+        for j, path in enumerate(paths):
+            try:
+                fd = open_(path, flags)
+                try:
+                    read = preadv(fd, [head, rows[j]], 0)
+                finally:
+                    close(fd)
+                if head != header or read != size:
+                    self._load_parsed(path, out[j, ...])
+            except OSError as e:
+                failures.append(
+                    (j, SampleError(f"cannot read the file ({e.strerror or e})", path=path))
+                )
+            except SampleError as e:
+                failures.append((j, e))
+            else:
+                continue
+            if not skip:
+                break
+        return failures
+
     def _load_parsed(self, path, out):
         with _open(path) as f:
             shape, fortran, dtype, offset = _read_header(f, path)
