@@ -96,15 +96,21 @@ class PackedCache:
         self.rebuilt = True
 
     def _open(self):
-        if self._data is None:
-            # Plain arrays over the mappings: indexing a np.memmap costs more.
-            filled = np.asarray(np.memmap(self.path + ".filled", dtype=np.uint8, mode="r+"))
-            self._missing = self.count - int(np.count_nonzero(filled))
-            self._filled = filled
-            self._data = np.asarray(
-                np.memmap(self.path, dtype=self.dtype, mode="r+", shape=(self.count, *self.shape))
-            )
-        return self._data, self._filled
+        data, filled = self._data, self._filled
+        if data is None:
+            with self._lock:  # loaders in several threads may come here first at once
+                if self._data is None:
+                    # Plain arrays over the mappings: indexing a np.memmap costs more.
+                    filled = np.asarray(np.memmap(self.path + ".filled", dtype=np.uint8, mode="r+"))
+                    self._missing = self.count - int(np.count_nonzero(filled))
+                    self._filled = filled
+                    self._data = np.asarray(
+                        np.memmap(
+                            self.path, dtype=self.dtype, mode="r+", shape=(self.count, *self.shape)
+                        )
+                    )
+                data, filled = self._data, self._filled
+        return data, filled
 
     @property
     def complete(self):
@@ -117,7 +123,10 @@ class PackedCache:
         data, filled = self._open()
         if self._missing == 0:
             return data[rows], np.ones(len(rows), dtype=bool)
-        return data[rows], filled[rows].astype(bool)
+        # Flags before data: a row is flagged only once its data is written, so a
+        # row read as filled here has its data in place when it is gathered next.
+        have = filled[rows].astype(bool)
+        return data[rows], have
 
     def store(self, rows, samples):
         """Writes samples into their rows, then marks them filled."""
