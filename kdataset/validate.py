@@ -12,7 +12,7 @@ import numpy as np
 from kdataset.errors import Problem, SampleError, listing, one_of
 from kdataset.labels import LabelEncoder, _is_missing, _native, encode_targets, sample_weights
 from kdataset.loaders import get_loader
-from kdataset.manifest import Manifest
+from kdataset.manifest import Manifest, release_memory
 
 LABEL_MODES = ("int", "categorical", "binary", "multi_hot")
 
@@ -114,6 +114,8 @@ def check_manifest(
     if manifest.paths is None or checked.problems:
         return checked
     checked.loader = get_loader(loader, manifest.paths)
+    if len(manifest) > 100_000:
+        release_memory()
     try:
         shape, dtype = checked.loader.probe(manifest.paths[0])
         checked.sample_shape, checked.sample_dtype = tuple(shape), np.dtype(dtype)
