@@ -99,3 +99,34 @@ def test_label_stats_names_an_empty_label(tmp_path):
     manifest = write_samples(tmp_path, 3, labels=["a", "", "b"])
     with pytest.raises(kd.ManifestError, match=r"line 3 of train\.csv.*empty label"):
         kd.label_stats(manifest)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [["dog", "cat", "bird", "cat"], [10, 2, 1, 2, 10], ["b", "a", "B", "_", "a"]],
+    ids=["text", "numbers", "mixed-case"],
+)
+def test_the_encoder_matches_scikit_learns(labels):
+    from sklearn.preprocessing import LabelEncoder as Reference
+
+    reference = Reference().fit(labels)
+    ours = kd.LabelEncoder().fit(labels)
+    assert ours.classes == reference.classes_.tolist()
+    assert ours.encode(labels).tolist() == reference.transform(labels).tolist()
+    assert (
+        ours.decode(ours.encode(labels))
+        == reference.inverse_transform(reference.transform(labels)).tolist()
+    )
+
+
+def test_the_multi_label_encoder_matches_scikit_learns():
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    rows = [["cat", "dog"], ["dog"], [], ["bird", "cat"]]
+    reference = MultiLabelBinarizer().fit(rows)
+    ours = kd.LabelEncoder(multi_label=True).fit([r for r in rows if r])
+    assert ours.classes == reference.classes_.tolist()
+    np.testing.assert_array_equal(ours.encode(rows), reference.transform(rows))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(ours.multi_hot(rows)), reference.transform(rows)
+    )
