@@ -239,7 +239,7 @@ class ManifestDataset(keras.utils.PyDataset):
         self._lock = threading.Lock()
         self._epoch = 0  # the stream: the next batch Keras gets is (epoch, position)
         self._position = 0
-        self._window = None  # (epoch, position) where the epoch Keras is driving began
+        self._served_in_epoch = None  # batches served in the epoch Keras drives; None outside
         self._order = None
         self.skipped = []
         self._skipped_reported = 0
@@ -308,16 +308,32 @@ class ManifestDataset(keras.utils.PyDataset):
         dataset's own order, whatever `index` Keras asks for: every batch once
         per epoch, in an order that depends only on `seed`.
         """
-        if self._window is not None and not _keras_is_building_model():
+        if self._driven():
             operator.index(index)  # still a type check for the caller
-            epoch, position = self._next_in_stream()
-            rows = self.batch_rows(position, epoch)
-            if self._prefetch_depth and not (self.cache is not None and self.cache.complete):
-                loaded = self._prefetcher.get((epoch, position), self._upcoming())
-                return self._batch(rows, (epoch, position), loaded)
-            return self._batch(rows, (epoch, position))
-        rows = self.batch_rows(index)
-        return self._batch(rows, (self._epoch, index))
+            return self._serve_next()
+        return self._batch(self.batch_rows(index), (self._epoch, index))
+
+    def _driven(self):
+        """Whether a request belongs to an epoch Keras drives, and so gets the next batch.
+
+        JAX and PyTorch read one batch to build the model inside an epoch they then
+        abandon; it can only be the epoch's first request, so only then is the
+        call stack looked at.
+        """
+        served = self._served_in_epoch
+        if served is None or (served == 0 and _keras_is_building_model()):
+            return False
+        self._served_in_epoch = served + 1
+        return True
+
+    def _serve_next(self):
+        """The next batch of the stream, loaded ahead where it could be."""
+        epoch, position = self._next_in_stream()
+        rows = self.batch_rows(position, epoch)
+        if self._prefetch_depth and not (self.cache is not None and self.cache.complete):
+            loaded = self._prefetcher.get((epoch, position), self._upcoming())
+            return self._batch(rows, (epoch, position), loaded)
+        return self._batch(rows, (epoch, position))
 
     def _upcoming(self):
         """The keys of the next batches of the stream, to load ahead."""
@@ -429,11 +445,10 @@ class ManifestDataset(keras.utils.PyDataset):
             self.on_epoch_end()
 
     def on_epoch_begin(self):
-        with self._lock:
-            self._window = (self._epoch, self._position)
+        self._served_in_epoch = 0
 
     def on_epoch_end(self):
-        self._window = None
+        self._served_in_epoch = None
         skipped = len(self.skipped) - self._skipped_reported
         if skipped:
             self._skipped_reported = len(self.skipped)
@@ -647,8 +662,8 @@ class _RestOfEpoch(keras.utils.PyDataset):
         return len(self.dataset) - self._start[1]
 
     def __getitem__(self, index):
-        if self.dataset._window is not None and not _keras_is_building_model():
-            return self.dataset[index]
+        if self.dataset._driven():
+            return self.dataset._serve_next()
         epoch, start = self._start
         return self.dataset._batch(
             self.dataset.batch_rows(start + index, epoch), (epoch, start + index)
