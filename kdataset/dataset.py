@@ -242,6 +242,7 @@ class ManifestDataset(keras.utils.PyDataset):
         self._served_in_epoch = None  # batches served in the epoch Keras drives; None outside
         self._order = None
         self.skipped = []
+        self._skipped_rows = set()
         self._skipped_reported = 0
 
     def _sample_error(self, row, error, batch=None):
@@ -414,9 +415,15 @@ class ManifestDataset(keras.utils.PyDataset):
 
     def _skip(self, rows, failures, where):
         keep = np.ones(len(rows), dtype=bool)
+        errors = []
         for position, error in failures:
             keep[position] = False
-            e = self._sample_error(int(rows[position]), error, where)
+            row = int(rows[position])
+            errors.append(self._sample_error(row, error, where))
+            if (where[0], row) in self._skipped_rows:
+                continue  # read twice in one epoch (Keras reads a batch to build the model)
+            self._skipped_rows.add((where[0], row))
+            e = errors[-1]
             self.skipped.append(
                 {
                     "epoch": where[0],
@@ -430,8 +437,7 @@ class ManifestDataset(keras.utils.PyDataset):
         if not keep.any() and not self.pad_remainder:
             raise SampleError(
                 f"every sample of batch {where[1]} (epoch {where[0]}) failed to load, so there is "
-                f"nothing left to train on; the first: {self.skipped[-len(failures)]['path']!r}: "
-                f"{self.skipped[-len(failures)]['reason']}"
+                f"nothing left to train on; the first: {errors[0].path!r}: {errors[0].reason}"
             )
         return keep
 

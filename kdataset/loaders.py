@@ -10,6 +10,7 @@ system call puts the header and the data where they belong.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -100,8 +101,18 @@ class FunctionLoader(Loader):
         return f"FunctionLoader({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
+# NumPy parses headers with `ast.literal_eval`, which CPython before 3.11.9 can break
+# on ("AST constructor recursion depth mismatch") when threads parse at once.
+_HEADER_LOCK = threading.Lock()
+
+
 def _read_header(f, path):
     """(shape, fortran_order, dtype, header_length) of an open `.npy` file."""
+    with _HEADER_LOCK:
+        return _read_header_unlocked(f, path)
+
+
+def _read_header_unlocked(f, path):
     try:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
