@@ -18,7 +18,6 @@ table.
 """
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -31,8 +30,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras
 import numpy as np
-from loading import CLASSES, ClassicGenerator, make_set
-from peers import cache_kwargs, print_table, version
+from loading import CLASSES, ClassicGenerator, prepare_set, print_table
+from peers import cache_kwargs, version
 
 import kdataset as kd
 
@@ -71,13 +70,7 @@ def small_model():
 def contenders(args):
     """`[(key, name, make)]`: `make()` gives `(fit_kwargs, samples_per_epoch, close)`."""
     folder = os.path.join(args.data_dir, f"npy-{args.samples}")
-    manifest = make_set(folder, args.samples, ".npy")
-    with open(manifest) as f:
-        ids, labels = zip(*((r["id"], int(r["label"])) for r in csv.DictReader(f)))
-    paths = [os.path.join(folder, i + ".npy") for i in ids]
-    for path in paths:  # warm the page cache: one untimed read of every file
-        with open(path, "rb") as f:
-            f.read()
+    manifest, ids, labels, paths = prepare_set(folder, args.samples, ".npy")
     batch = args.batch_size
 
     def arrays():

@@ -92,6 +92,18 @@ def make_set(folder, count, ext):
     return manifest
 
 
+def prepare_set(folder, count, ext):
+    """`(manifest, ids, labels, paths)` of a made set, with every file read once (page cache warm)."""
+    manifest = make_set(folder, count, ext)
+    with open(manifest) as f:
+        ids, labels = zip(*((r["id"], int(r["label"])) for r in csv.DictReader(f)))
+    paths = [os.path.join(folder, i + ext) for i in ids]
+    for path in paths:
+        with open(path, "rb") as f:
+            f.read()
+    return manifest, ids, labels, paths
+
+
 class Adapted:
     """A PyDataset iterated for one epoch by Keras's adapter, as `fit` iterates it."""
 
@@ -149,13 +161,7 @@ def contenders(args, kind):
     """`[(key, name, make)]` for the `.npy` or the JPEG set, after making and caching its files."""
     count, ext = (args.samples, ".npy") if kind == "npy" else (args.samples // 20, ".jpg")
     folder = os.path.join(args.data_dir, f"{kind}-{count}")
-    manifest = make_set(folder, count, ext)
-    with open(manifest) as f:
-        ids, labels = zip(*((r["id"], int(r["label"])) for r in csv.DictReader(f)))
-    paths = [os.path.join(folder, i + ext) for i in ids]
-    for path in paths:  # warm the page cache: one untimed read of every file
-        with open(path, "rb") as f:
-            f.read()
+    manifest, ids, labels, paths = prepare_set(folder, count, ext)
     dim, load = ((32, 32), np.load) if kind == "npy" else (IMAGE_SIZE, load_image)
     targets = dict(zip(ids, labels))  # the recipe's `labels`
     loader = "npy" if kind == "npy" else kd.ImageLoader(image_size=IMAGE_SIZE)
@@ -196,14 +202,14 @@ def benchmark(entries, repeats):
     return best
 
 
-def print_table(rows, markdown):
-    """Prints `rows` under a header, as aligned text or as a markdown table."""
-    rows = [("key", "contender", "samples/s", "vs classic w=1", "vs raw"), *rows]
+def print_table(header, rows, markdown):
+    """Prints `rows` under `header` (first two columns text, the rest numbers), aligned or markdown."""
+    rows = [tuple(header), *rows]
     if markdown:
-        rows.insert(1, ("---", "---", "---:", "---:", "---:"))
+        rows.insert(1, ("---", "---", *("---:" for _ in header[2:])))
         print("\n".join("| " + " | ".join(row) + " |" for row in rows))
         return
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
         print("  ".join(cells))
@@ -242,7 +248,8 @@ def main():
         for key, name, _ in entries:
             ratios = [f"{best[key] / ref:.2f}x" if ref else "-" for ref in refs]
             table.append((key, name, f"{best[key]:,.0f}", *ratios))
-    print_table(table, args.markdown)
+    header = ("key", "contender", "samples/s", "vs classic w=1", "vs raw")
+    print_table(header, table, args.markdown)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Typical usage, from the repository's root, with any Keras backend:
 """
 
 import argparse
-import csv
 import importlib.metadata
 import inspect
 import os
@@ -31,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras
 import numpy as np
-from loading import CLASSES, Adapted, ClassicGenerator, Raw, make_set
+from loading import CLASSES, Adapted, ClassicGenerator, Raw, prepare_set, print_table
 
 import kdataset as kd
 
@@ -156,13 +155,7 @@ class InRam(Pass):
 def contenders(args):
     """`[(key, name, make)]` over the `.npy` set, after making it and warming the page cache."""
     folder = os.path.join(args.data_dir, f"npy-{args.samples}")
-    manifest = make_set(folder, args.samples, ".npy")
-    with open(manifest) as f:
-        ids, labels = zip(*((r["id"], int(r["label"])) for r in csv.DictReader(f)))
-    paths = [os.path.join(folder, i + ".npy") for i in ids]
-    for path in paths:  # warm the page cache: one untimed read of every file
-        with open(path, "rb") as f:
-            f.read()
+    manifest, ids, labels, paths = prepare_set(folder, args.samples, ".npy")
     batch = args.batch_size
 
     def kdata(**kwargs):
@@ -218,19 +211,6 @@ def benchmark(entries, repeats):
     for contender in built.values():
         getattr(contender, "finish", lambda: None)()
     return best, notes
-
-
-def print_table(header, rows, markdown):
-    """Prints `rows` under `header` (first two columns text, the rest numbers), aligned or markdown."""
-    rows = [tuple(header), *rows]
-    if markdown:
-        rows.insert(1, ("---", "---", *("---:" for _ in header[2:])))
-        print("\n".join("| " + " | ".join(row) + " |" for row in rows))
-        return
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
-        print("  ".join(cells))
 
 
 def main():
