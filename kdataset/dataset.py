@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import operator
+import os
 import pickle
 import random
 import sys
@@ -22,13 +23,34 @@ from kdataset.order import epoch_order
 from kdataset.validate import check_manifest
 
 
-def _check_int(name, value, minimum, allow_none=False):
+def _check_int(name, value, minimum, allow_none=False, expected=None):
     if allow_none and value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        expected = f"an integer >= {minimum}" + (" or None" if allow_none else "")
+        expected = expected or f"an integer >= {minimum}" + (" or None" if allow_none else "")
         raise ValueError(f"Invalid `{name}`: expected {expected}. Received: {name}={value!r}")
     return int(value)
+
+
+MAX_AUTO_WORKERS = 8
+
+
+def _usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _auto_workers(loader, use_processes):
+    """`workers="auto"`: a worker per usable core where they load in parallel, else one.
+
+    Threads help a loader only when it works outside the GIL; processes always
+    load in parallel. Beyond 8 the files, not the workers, set the pace.
+    """
+    if use_processes or getattr(loader, "releases_gil", False):
+        return max(1, min(_usable_cores(), MAX_AUTO_WORKERS))
+    return 1
 
 
 class ManifestDataset(keras.utils.PyDataset):
@@ -93,7 +115,12 @@ class ManifestDataset(keras.utils.PyDataset):
             naming its line, id, file and batch. `"skip"` leaves it out of its
             batch (or, with `pad_remainder`, makes it zero-weight padding),
             records it in `ds.skipped` and warns at the end of the epoch.
-        workers: Threads (or processes) that load each batch together.
+        workers: Threads (or processes) that load batches: `"auto"` (the
+            default) gives one per usable core, up to 8, to loaders that
+            work outside Python's GIL (`kd.NpyLoader` with kdataset's C reader,
+            `kd.ImageLoader`, `kd.FunctionLoader(fn, releases_gil=True)`) and
+            with `use_multiprocessing`; one thread to a plain function, which
+            more threads would slow down. `ds.num_workers` tells the number.
         use_multiprocessing: Load with worker processes instead of threads,
             for loaders that are heavy in Python. The loader must pickle.
             Processes start with forkserver (spawn where there is none), never
@@ -146,14 +173,15 @@ class ManifestDataset(keras.utils.PyDataset):
         pad_remainder=False,
         on_error="raise",
         cache=None,
-        workers=1,
+        workers="auto",
         use_multiprocessing=False,
         max_queue_size=None,
     ):
         # Keras sees one worker: its enqueuer would replay batches across epochs.
         super().__init__(workers=1, use_multiprocessing=False)
         self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.num_workers = _check_int("workers", workers, 0) or 1
+        if workers != "auto":
+            workers = _check_int("workers", workers, 0, expected="'auto' or an integer >= 0") or 1
         self.seed = _check_int("seed", seed, 0, allow_none=True)
         if self.seed is None:
             self.seed = random.randrange(2**31)
@@ -209,6 +237,9 @@ class ManifestDataset(keras.utils.PyDataset):
         if checked.first_sample_error is not None:
             raise checked.first_sample_error
         self.loader = checked.loader
+        self.num_workers = (
+            _auto_workers(self.loader, self.use_processes) if workers == "auto" else workers
+        )
         self.sample_shape, self.sample_dtype = checked.sample_shape, checked.sample_dtype
         if self.use_processes:
             try:

@@ -44,7 +44,16 @@ class Loader:
 
     `probe` and `load_into` have working defaults built on `__call__`;
     a subclass overrides them when it can do better.
+
+    Attributes:
+        releases_gil: Whether loading runs mostly outside Python's global
+            interpreter lock (in system calls or C code), so that several
+            threads load on several cores. `workers="auto"` then uses a thread
+            per core; otherwise one, since threads contending for the lock
+            load slower than one thread alone.
     """
+
+    releases_gil = False
 
     def __call__(self, path):
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(path)")
@@ -87,12 +96,24 @@ class FunctionLoader(Loader):
     Args:
         fn: The function. It must be picklable (defined at module level) for
             `use_multiprocessing=True`.
+        releases_gil: Whether `fn` spends most of its time outside Python's
+            GIL (OpenCV, Pillow, a C library), so that `workers="auto"` loads
+            with a thread per core. By default one thread loads: threads slow
+            a function that holds the GIL (such as `np.load`) down.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loader = FunctionLoader(np.load)
+    >>> loader.releases_gil
+    False
     """
 
-    def __init__(self, fn):
+    def __init__(self, fn, releases_gil=False):
         if not callable(fn):
             raise TypeError(f"Invalid `fn`: expected a callable. Received: {fn!r}")
         self.fn = fn
+        self.releases_gil = bool(releases_gil)
 
     def __call__(self, path):
         return self.fn(path)
@@ -159,6 +180,11 @@ class NpyLoader(Loader):
     def __init__(self):
         self._headers = {}
 
+    @property
+    def releases_gil(self):
+        """True where kdataset's C reader is built: batches are read outside the GIL."""
+        return _read_rows is not None
+
     def __call__(self, path):
         with _open(path) as f:
             shape, _, dtype, _ = _read_header(f, path)
@@ -203,43 +229,42 @@ class NpyLoader(Loader):
     def load_many_into(self, paths, out, skip=False):
         """Loads `paths` into the rows of `out`, the per-file work kept to the system calls.
 
+        With kdataset's C reader (built at install where a C compiler is
+        found) the files are read with the GIL released, so loader threads
+        share the cores; without it, by the same system calls from Python.
+        A file that is not read as expected is then read again with its
+        header parsed, which loads it or says what is wrong with it.
+
         Returns:
             `[(position, SampleError)]`: the first failure, or every one with `skip`.
         """
-        failures = []
         header = self._headers.get((out.shape[1:], out.dtype.str))
-        if header is None or not _HAVE_PREADV or out.ndim == 0:
-            for j, path in enumerate(paths):
-                try:
-                    self.load_into(path, out[j, ...])
-                except SampleError as e:
-                    failures.append((j, e))
-                    if not skip:
-                        break
-            return failures
+        if header is None or not _HAVE_PREADV or out.ndim == 0 or not out.flags.c_contiguous:
+            return self._load_each(paths, out, skip)
         rows = out.reshape(len(out), -1).view(np.uint8)
-        size = len(header) + rows.shape[1]
-        head = bytearray(len(header))
-        open_, preadv, close, flags = os.open, os.preadv, os.close, os.O_RDONLY
-        for j, path in enumerate(paths):
+        read_rows = _read_rows if _read_rows is not None else _read_rows_in_python
+        failures = []
+        for j, error in read_rows(paths, header, rows):
             try:
-                fd = open_(path, flags)
-                try:
-                    read = preadv(fd, [head, rows[j]], 0)
-                finally:
-                    close(fd)
-                if head != header or read != size:
-                    self._load_parsed(path, out[j, ...])
-            except OSError as e:
-                failures.append(
-                    (j, SampleError(f"cannot read the file ({e.strerror or e})", path=path))
-                )
+                if error:
+                    message = os.strerror(error)
+                    raise SampleError(f"cannot read the file ({message})", path=paths[j])
+                self._load_parsed(paths[j], out[j, ...])
             except SampleError as e:
                 failures.append((j, e))
-            else:
-                continue
-            if not skip:
-                break
+                if not skip:
+                    break
+        return failures
+
+    def _load_each(self, paths, out, skip):
+        failures = []
+        for j, path in enumerate(paths):
+            try:
+                self.load_into(path, out[j, ...])
+            except SampleError as e:
+                failures.append((j, e))
+                if not skip:
+                    break
         return failures
 
     def _load_parsed(self, path, out):
@@ -289,6 +314,38 @@ def _truncated(path, got, expected):
 _HAVE_PREADV = hasattr(os, "preadv")
 
 
+def _read_rows_in_python(paths, header, rows):
+    """`kdataset._fastread.read_rows` in Python: the same system calls, holding the GIL.
+
+    Reads file `paths[j]` into `rows[j]` (bytes) after a prefix that must equal
+    `header`; returns `[(position, errno)]` for the files not read as expected
+    (errno 0: read, but with another prefix or too short).
+    """
+    unexpected = []
+    head = bytearray(len(header))
+    size = len(header) + rows.shape[1]
+    open_, preadv, close, flags = os.open, os.preadv, os.close, os.O_RDONLY
+    for j, path in enumerate(paths):
+        try:
+            fd = open_(path, flags)
+            try:
+                read = preadv(fd, [head, rows[j]], 0)
+            finally:
+                close(fd)
+        except OSError as e:
+            unexpected.append((j, e.errno or 0))
+            continue
+        if read != size or head != header:
+            unexpected.append((j, 0))
+    return unexpected
+
+
+try:
+    from kdataset._fastread import read_rows as _read_rows
+except ImportError:  # built without a C compiler, or not on POSIX
+    _read_rows = None
+
+
 class ImageLoader(Loader):
     """Loads image files with Pillow as `float32` arrays of shape `(height, width, channels)`.
 
@@ -306,6 +363,8 @@ class ImageLoader(Loader):
 
     >>> loader = ImageLoader(image_size=(64, 64), color_mode="grayscale")
     """
+
+    releases_gil = True  # Pillow decodes and resizes outside the GIL
 
     def __init__(self, image_size=None, color_mode="rgb", interpolation="bilinear"):
         if image_size is not None:

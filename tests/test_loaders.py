@@ -124,3 +124,97 @@ def test_auto_loader_names_the_extensions_it_cannot_read(tmp_path):
         tmp_path / "m.csv", loader=lambda p: np.array([float(open(p).read())]), label_mode="int"
     )
     assert ds[0][0].tolist() == [[1.0]]
+
+
+@pytest.fixture(params=["c", "python"])
+def reader(request, monkeypatch):
+    """Batches read by kdataset's C reader, then by its Python fallback: the same results."""
+    from kdataset import loaders
+
+    if request.param == "python":
+        monkeypatch.setattr(loaders, "_read_rows", None)
+    elif os.name != "posix":
+        pytest.skip("the C reader is built on POSIX systems only")
+    else:
+        assert loaders._read_rows is not None, (
+            "kdataset._fastread is not built: install kdataset where a C compiler is found "
+            "(tox does), or every .npy batch is read holding the GIL"
+        )
+    return request.param
+
+
+def _npy_files(folder, arrays):
+    paths = []
+    for i, array in enumerate(arrays):
+        paths.append(os.path.join(folder, f"{i}.npy"))
+        np.save(paths[-1], array)
+    return paths
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    shape=st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple),
+    dtype=st.sampled_from(["float32", "int8", "uint16", "bool", ">f4", "complex64"]),
+    count=st.integers(1, 9),
+)
+def test_batch_read_matches_np_load(tmp_path_factory, reader, shape, dtype, count):
+    rng = np.random.default_rng(count)
+    arrays = [np.asarray(rng.standard_normal(shape) * 10).astype(dtype) for _ in range(count)]
+    paths = _npy_files(tmp_path_factory.mktemp("npy"), arrays)
+    loader = kd.NpyLoader()
+    loader.probe(paths[0])
+    out = np.full((count, *shape), 7, dtype)
+    assert loader.load_many_into(paths, out) == []
+    for got, want in zip(out, arrays):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_batch_read_takes_other_header_layouts(tmp_path, reader):
+    c = np.arange(12, dtype="float32").reshape(3, 4)
+    paths = _npy_files(tmp_path, [c, np.asfortranarray(c), c])
+    with open(paths[2], "wb") as f:
+        np.lib.format.write_array(f, c, version=(2, 0))
+    loader = kd.NpyLoader()
+    loader.probe(paths[0])
+    out = np.zeros((3, 3, 4), "float32")
+    assert loader.load_many_into(paths, out) == []
+    for sample in out:
+        np.testing.assert_array_equal(sample, c)
+
+
+def test_batch_read_names_every_bad_file(tmp_path, reader):
+    good = np.arange(6, dtype="float32")
+    paths = _npy_files(tmp_path, [good, good * 2, good[:4], good.astype("int64"), good * 5])
+    with open(paths[1], "r+b") as f:
+        f.truncate(os.path.getsize(paths[1]) - 8)  # two values short
+    np.save(tmp_path / "o.npy", np.array([{}] * 6, dtype=object), allow_pickle=True)
+    os.mkdir(tmp_path / "folder.npy")
+    paths += [str(tmp_path / "missing.npy"), str(tmp_path / "o.npy"), str(tmp_path / "folder.npy")]
+    loader = kd.NpyLoader()
+    loader.probe(paths[0])
+    out = np.zeros((len(paths), 6), "float32")
+
+    failures = loader.load_many_into(paths, out, skip=True)
+
+    reasons = {position: (error.path, error.reason) for position, error in failures}
+    assert sorted(reasons) == [1, 2, 3, 5, 6, 7]
+    assert all(path == paths[position] for position, (path, _) in reasons.items())
+    assert "truncated: 16 of its 24 data bytes" in reasons[1][1]
+    assert "shape (4,) and dtype float32 differ" in reasons[2][1]
+    assert "dtype int64 differ" in reasons[3][1]
+    assert "cannot read the file (No such file or directory)" in reasons[5][1]
+    assert "pickle" in reasons[6][1]
+    assert "cannot read the file (Is a directory)" in reasons[7][1]
+    np.testing.assert_array_equal(out[0], good)
+    np.testing.assert_array_equal(out[4], good * 5)
+    first = loader.load_many_into(paths, out)  # without skip: the first failure only
+    assert [position for position, _ in first] == [1]
+
+
+def test_npy_loader_reads_outside_the_gil_where_built(reader):
+    assert kd.NpyLoader().releases_gil is (reader == "c")
+    assert kd.ImageLoader().releases_gil
+    assert not kd.FunctionLoader(np.load).releases_gil
+    assert kd.FunctionLoader(np.load, releases_gil=True).releases_gil
