@@ -90,6 +90,7 @@ def contenders(args):
     return [
         ("arrays", "NumPy arrays in memory, fit(x, y, shuffle=True)", arrays),
         ("kd-default", "kdataset ManifestDataset, default settings", kdata),
+        ("kd-1t", "kdataset, workers=1 thread", lambda: kdata(workers=1)),
         ("kd-2t", "kdataset, workers=2 threads", lambda: kdata(workers=2)),
         (
             "kd-cache",

@@ -170,8 +170,8 @@ def contenders(args):
 
     data = paths, labels, batch
     return [
-        ("kd-default", "kdataset ManifestDataset, default settings", kdata),
-        ("kd-2t", "kdataset, workers=2 threads", lambda: kdata(workers=2)),
+        ("kd-default", "kdataset ManifestDataset, default settings (workers='auto')", kdata),
+        ("kd-1t", "kdataset, workers=1 thread", lambda: kdata(workers=1)),
         (
             "kd-2p",
             "kdataset, workers=2 processes",

@@ -6,7 +6,10 @@
  * `open`, one `preadv` and one `close` per file, and no Python in between, so
  * several threads read at once on several cores.
  *
- * It decides nothing about errors. It returns `[(position, errno)]` for the
+ * `missing(paths)` lists the positions of the paths that `stat` fails on, as
+ * `os.path.exists` would say False, with the GIL released.
+ *
+ * `read_rows` decides nothing about errors. It returns `[(position, errno)]` for the
  * files it could not read as expected: `errno` is the error of `open` or
  * `preadv`, or 0 when the file was read but its prefix differs from `header`
  * or it is shorter than a row. The caller (kdataset.loaders.NpyLoader) reads
@@ -19,12 +22,48 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #ifndef O_CLOEXEC
 #define O_CLOEXEC 0
 #endif
+
+/* Encodes each path of a sequence as `open()` would; NULL with an exception set on failure. */
+static PyObject **
+encode_paths(PyObject *paths, Py_ssize_t count, const char **names)
+{
+    PyObject **encoded = PyMem_Calloc((size_t)(count ? count : 1), sizeof(PyObject *));
+    Py_ssize_t j;
+
+    if (encoded == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (j = 0; j < count; j++) {
+        if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(paths, j), &encoded[j])) {
+            while (j-- > 0) {
+                Py_DECREF(encoded[j]);
+            }
+            PyMem_Free(encoded);
+            return NULL;
+        }
+        names[j] = PyBytes_AS_STRING(encoded[j]);
+    }
+    return encoded;
+}
+
+static void
+release_paths(PyObject **encoded, Py_ssize_t count)
+{
+    Py_ssize_t j;
+
+    for (j = 0; j < count; j++) {
+        Py_DECREF(encoded[j]);
+    }
+    PyMem_Free(encoded);
+}
 
 static PyObject *
 read_rows(PyObject *module, PyObject *args)
@@ -33,7 +72,7 @@ read_rows(PyObject *module, PyObject *args)
     Py_buffer header = {0}, out = {0};
     const char **names = NULL;
     int *errors = NULL;
-    Py_ssize_t count = 0, row_bytes, ready = 0, j;
+    Py_ssize_t count = 0, row_bytes, j;
 
     (void)module;
 
@@ -59,19 +98,15 @@ read_rows(PyObject *module, PyObject *args)
         goto done;
     }
     row_bytes = out.len / count;
-    encoded = PyMem_Calloc((size_t)count, sizeof(PyObject *));
     names = PyMem_Calloc((size_t)count, sizeof(char *));
     errors = PyMem_Calloc((size_t)count, sizeof(int));
-    if (encoded == NULL || names == NULL || errors == NULL) {
+    if (names == NULL || errors == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    for (j = 0; j < count; j++, ready++) {
-        /* str or bytes or os.PathLike, encoded as `open()` would. */
-        if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(paths, j), &encoded[j])) {
-            goto done;
-        }
-        names[j] = PyBytes_AS_STRING(encoded[j]);
+    encoded = encode_paths(paths, count, names); /* str, bytes or os.PathLike */
+    if (encoded == NULL) {
+        goto done;
     }
 
     Py_BEGIN_ALLOW_THREADS
@@ -124,10 +159,9 @@ read_rows(PyObject *module, PyObject *args)
     }
 
 done:
-    for (j = 0; j < ready; j++) {
-        Py_XDECREF(encoded[j]);
+    if (encoded != NULL) {
+        release_paths(encoded, count);
     }
-    PyMem_Free(encoded);
     PyMem_Free(names);
     PyMem_Free(errors);
     Py_XDECREF(paths);
@@ -140,12 +174,67 @@ done:
     return result;
 }
 
+static PyObject *
+missing(PyObject *module, PyObject *paths_arg)
+{
+    PyObject *paths, **encoded, *result = NULL;
+    const char **names;
+    char *absent;
+    Py_ssize_t count, j;
+
+    (void)module;
+    paths = PySequence_Fast(paths_arg, "missing: `paths` must be a sequence");
+    if (paths == NULL) {
+        return NULL;
+    }
+    count = PySequence_Fast_GET_SIZE(paths);
+    names = PyMem_Calloc((size_t)(count ? count : 1), sizeof(char *));
+    absent = PyMem_Calloc((size_t)(count ? count : 1), 1);
+    if (names == NULL || absent == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    encoded = encode_paths(paths, count, names);
+    if (encoded == NULL) {
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    struct stat info;
+    for (j = 0; j < count; j++) {
+        absent[j] = stat(names[j], &info) != 0;
+    }
+    Py_END_ALLOW_THREADS
+    release_paths(encoded, count);
+    result = PyList_New(0);
+    for (j = 0; result != NULL && j < count; j++) {
+        if (absent[j]) {
+            PyObject *position = PyLong_FromSsize_t(j);
+            if (position == NULL || PyList_Append(result, position) < 0) {
+                Py_XDECREF(position);
+                Py_CLEAR(result);
+                break;
+            }
+            Py_DECREF(position);
+        }
+    }
+
+done:
+    PyMem_Free(names);
+    PyMem_Free(absent);
+    Py_DECREF(paths);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"read_rows", read_rows, METH_VARARGS,
      "read_rows(paths, header, out) -> [(position, errno)]\n\n"
      "Reads each file into its row of `out` after a prefix equal to `header`,\n"
      "with the GIL released. Lists the files not read as expected (errno 0:\n"
      "read, but the prefix differs or the file is short)."},
+    {"missing", missing, METH_O,
+     "missing(paths) -> [position]\n\n"
+     "The positions of the paths that do not exist (`stat` fails), checked\n"
+     "with the GIL released."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -320,3 +320,25 @@ def test_worker_processes_never_import_keras_or_a_backend(tmp_path):
         ds.close()
     assert set(x[:, 2].astype(int)) - {os.getpid()}, "the batch was not loaded in worker processes"
     assert not x[:, 1].any()
+
+
+@pytest.mark.parametrize("settings", [{}, {"workers": 2, "max_queue_size": 6}])
+def test_memory_grows_with_a_few_batches_not_with_the_data(tmp_path, settings):
+    import tracemalloc
+
+    batch_size, shape = 8, (4096,)  # 16 KB samples, 128 KB batches
+    manifest = write_samples(tmp_path, 600, shape=shape)  # 9.6 MB of data, 75 batches
+    ds = kd.ManifestDataset(manifest, batch_size=batch_size, seed=0, **settings)
+    batch_bytes = batch_size * 4096 * 4
+    ds[0]  # threads started, headers learnt: the epoch below costs only its batches
+    tracemalloc.start()
+    try:
+        seen = sum(len(x) for x, _ in ds)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        ds.close()
+    assert seen == 600
+    # The batches being loaded ahead, the one in use and one being put together, plus change.
+    allowed = (ds._prefetch_depth + 3) * batch_bytes + 256 * 1024
+    assert peak < allowed < 600 * 16384 / 2, (peak, allowed)
