@@ -1,11 +1,13 @@
-"""kdataset against the peers, on the same `.npy` files, in one run.
+"""kdataset against the peers, on the same files, in one run.
 
-Reuses the data set of `loading.py` (N float32 `(32, 32, 3)` `.npy` files with an
-`id,label` manifest of 10 classes, made once in the same folder), warms the page
-cache, then times one full pass per contender: kdataset (through Keras's own
-`PyDatasetAdapter`, as `fit` iterates it), the classic `Sequence` recipe, PyTorch's
-`DataLoader`, `tf.data`, Grain, and two ceilings (a bare `preadv` loop, a gather
-from RAM). Every contender gets one untimed warm-up pass (it starts workers,
+Reuses the data sets of `loading.py` (N float32 `(32, 32, 3)` `.npy` files, and
+N/20 photo-sized JPEGs decoded and resized to 224x224, each with an `id,label`
+manifest of 10 classes, made once in the same folder), warms the page cache,
+then times one full pass per contender: kdataset (through Keras's own
+`PyDatasetAdapter`, as `fit` iterates it), the classic `Sequence` recipe,
+PyTorch's `DataLoader`, `tf.data`, Grain, Keras's `image_dataset_from_directory`
+(JPEGs), and ceilings (a bare `preadv` loop, a gather from RAM, a bare decode
+loop). Every contender gets one untimed warm-up pass (it starts workers,
 traces, fills a cache), then every round runs every contender and the best of
 `--repeats` rounds is kept: on a shared machine compare the ratios, which come
 from one run. A framework that is not installed only loses its row.
@@ -13,7 +15,7 @@ from one run. A framework that is not installed only loses its row.
 Typical usage, from the repository's root, with any Keras backend:
 
     python benchmarks/peers.py
-    KERAS_BACKEND=torch python benchmarks/peers.py --samples 5000 --only kd,torch --markdown
+    KERAS_BACKEND=torch python benchmarks/peers.py --sets npy --only kd,torch --markdown
 """
 
 import argparse
@@ -30,11 +32,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras
 import numpy as np
-from loading import CLASSES, Adapted, ClassicGenerator, Raw, prepare_set, print_table
+from loading import (
+    CLASSES,
+    IMAGE_SIZE,
+    Adapted,
+    ClassicGenerator,
+    Raw,
+    load_image,
+    prepare_set,
+    print_table,
+)
 
 import kdataset as kd
 
-PEERS = ("classic", "torch", "tf-data", "grain")  # key prefixes; "vs best peer" compares to these
+PEERS = ("classic", "torch", "tf-data", "grain", "idfd")  # after "npy-"/"jpg-": the peers
 GRAIN_THREADS = 16  # what DESIGN's reference measured Grain MapDataset with
 
 
@@ -69,9 +80,9 @@ class Pass:
 
 
 class TorchLoader(Pass):
-    """`torch.utils.data.DataLoader` over a map-style dataset doing `np.load` per sample."""
+    """`torch.utils.data.DataLoader` over a map-style dataset loading one file per sample."""
 
-    def __init__(self, paths, labels, batch_size, workers):
+    def __init__(self, paths, labels, batch_size, workers, load=np.load):
         import torch
 
         class Files(torch.utils.data.Dataset):
@@ -79,7 +90,7 @@ class TorchLoader(Pass):
                 return len(paths)
 
             def __getitem__(self, i):
-                return torch.from_numpy(np.load(paths[i])), torch.tensor(labels[i])
+                return torch.from_numpy(load(paths[i])), torch.tensor(labels[i])
 
         self.loader = torch.utils.data.DataLoader(
             Files(),
@@ -112,6 +123,44 @@ class TfData(Pass):
         ds = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
         ds = ds.shuffle(len(paths)).map(fetch, num_parallel_calls=auto)
         self.ds = ds.batch(batch_size).prefetch(auto)
+
+    def run(self):
+        return sum(int(x.shape[0]) for x, _ in self.ds)
+
+
+class TfImages(Pass):
+    """`tf.data` as TensorFlow's guides write it for JPEGs: `read_file`, `decode_jpeg`, `resize`."""
+
+    def __init__(self, paths, labels, batch_size):
+        import tensorflow as tf
+
+        def fetch(path, label):
+            image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+            return tf.image.resize(image, IMAGE_SIZE), label
+
+        auto = tf.data.AUTOTUNE
+        ds = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
+        ds = ds.shuffle(len(paths)).map(fetch, num_parallel_calls=auto)
+        self.ds = ds.batch(batch_size).prefetch(auto)
+
+    def run(self):
+        return sum(int(x.shape[0]) for x, _ in self.ds)
+
+
+class FromDirectory(Pass):
+    """`keras.utils.image_dataset_from_directory` over one folder per class (links to the files)."""
+
+    def __init__(self, paths, labels, batch_size):
+        import tensorflow  # noqa: F401  (it returns a tf.data.Dataset, whatever the backend)
+
+        folder = os.path.join(os.path.dirname(paths[0]), "by-class")
+        if not os.path.isdir(folder):
+            for path, label in zip(paths, labels):
+                os.makedirs(os.path.join(folder, str(label)), exist_ok=True)
+                os.symlink(path, os.path.join(folder, str(label), os.path.basename(path)))
+        self.ds = keras.utils.image_dataset_from_directory(
+            folder, image_size=IMAGE_SIZE, batch_size=batch_size, shuffle=True, verbose=False
+        )
 
     def run(self):
         return sum(int(x.shape[0]) for x, _ in self.ds)
@@ -152,24 +201,31 @@ class InRam(Pass):
         return len(self.order)
 
 
-def contenders(args):
-    """`[(key, name, make)]` over the `.npy` set, after making it and warming the page cache."""
-    folder = os.path.join(args.data_dir, f"npy-{args.samples}")
-    manifest, ids, labels, paths = prepare_set(folder, args.samples, ".npy")
+def contenders(args, kind):
+    """`[(key, name, make)]` over the `.npy` or JPEG set, after making it and warming the page cache."""
+    count, ext = (args.samples, ".npy") if kind == "npy" else (args.samples // 20, ".jpg")
+    folder = os.path.join(args.data_dir, f"{kind}-{count}")
+    manifest, ids, labels, paths = prepare_set(folder, count, ext)
     batch = args.batch_size
+    npy = kind == "npy"
+    dim, load = ((32, 32), np.load) if npy else (IMAGE_SIZE, load_image)
+    loader = "npy" if npy else kd.ImageLoader(image_size=IMAGE_SIZE)
 
     def kdata(**kwargs):
-        return Adapted(
-            kd.ManifestDataset(manifest, batch_size=batch, path_template="{id}.npy", **kwargs)
+        ds = kd.ManifestDataset(
+            manifest, batch_size=batch, path_template="{id}" + ext, loader=loader, **kwargs
         )
+        return Adapted(ds)
 
     def classic():
-        gen = ClassicGenerator(ids, dict(zip(ids, labels)), batch, (32, 32), 3, CLASSES, workers=1)
-        gen.path = os.path.join(folder, "{}.npy")
+        gen = ClassicGenerator(ids, dict(zip(ids, labels)), batch, dim, 3, CLASSES, workers=1)
+        gen.path, gen.load = os.path.join(folder, "{}" + ext), load
         return Adapted(gen)
 
     data = paths, labels, batch
-    return [
+    recipe = f"classic Sequence recipe ({'np.load' if npy else 'PIL'}), workers=1"
+    torch = f"torch DataLoader ({'np.load' if npy else 'PIL'})"
+    entries = [
         ("kd-default", "kdataset ManifestDataset, default settings (workers='auto')", kdata),
         ("kd-1t", "kdataset, workers=1 thread", lambda: kdata(workers=1)),
         (
@@ -177,15 +233,30 @@ def contenders(args):
             "kdataset, workers=2 processes",
             lambda: kdata(workers=2, use_multiprocessing=True),
         ),
-        ("kd-cache", "kdataset, cache= (second pass on)", lambda: kdata(**cache_kwargs(args))),
-        ("classic-1", "classic Sequence recipe (np.load), workers=1", classic),
-        ("torch-0", "torch DataLoader, num_workers=0", lambda: TorchLoader(*data, workers=0)),
-        ("torch-2", "torch DataLoader, num_workers=2", lambda: TorchLoader(*data, workers=2)),
-        ("tf-data", "tf.data, numpy_function(np.load), AUTOTUNE", lambda: TfData(*data)),
-        ("grain", f"Grain MapDataset, {GRAIN_THREADS} threads", lambda: GrainLoader(*data)),
-        ("raw", "raw preadv loop, 1 thread (ceiling)", lambda: Raw(*data, (32, 32, 3), True)),
-        ("in-ram", "in-RAM gather (ceiling)", lambda: InRam(*data)),
     ]
+    if npy:
+        entries.append(
+            ("kd-cache", "kdataset, cache= (second pass on)", lambda: kdata(**cache_kwargs(args)))
+        )
+    entries += [
+        ("classic-1", recipe, classic),
+        ("torch-0", f"{torch}, num_workers=0", lambda: TorchLoader(*data, 0, load)),
+        ("torch-2", f"{torch}, num_workers=2", lambda: TorchLoader(*data, 2, load)),
+    ]
+    if npy:
+        entries += [
+            ("tf-data", "tf.data, numpy_function(np.load), AUTOTUNE", lambda: TfData(*data)),
+            ("grain", f"Grain MapDataset, {GRAIN_THREADS} threads", lambda: GrainLoader(*data)),
+            ("raw", "raw preadv loop, 1 thread (ceiling)", lambda: Raw(*data, (32, 32, 3), True)),
+            ("in-ram", "in-RAM gather (ceiling)", lambda: InRam(*data)),
+        ]
+    else:
+        entries += [
+            ("tf-data", "tf.data, decode_jpeg + resize, AUTOTUNE", lambda: TfImages(*data)),
+            ("idfd", "keras image_dataset_from_directory", lambda: FromDirectory(*data)),
+            ("raw", "raw PIL decode loop, 1 thread", lambda: Raw(*data, (*IMAGE_SIZE, 3), False)),
+        ]
+    return [(f"{kind}-{key}", name, make) for key, name, make in entries]
 
 
 def benchmark(entries, repeats):
@@ -215,11 +286,12 @@ def benchmark(entries, repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=20000, help=".npy samples")
+    parser.add_argument("--samples", type=int, default=20000, help=".npy samples (JPEGs: 1/20)")
+    parser.add_argument("--sets", default="npy,jpg", help="data sets, comma-separated: npy,jpg")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3, help="passes per contender; best kept")
     parser.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "kdataset-bench"))
-    parser.add_argument("--only", default="", help="parts of keys, comma-separated: kd,torch")
+    parser.add_argument("--only", default="", help="parts of keys, comma-separated: kd-,torch")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     args = parser.parse_args()
     wanted = [w for w in args.only.split(",") if w]
@@ -233,23 +305,29 @@ def main():
         + ", ".join(f"{p} {version(p)}" for p in packages)
         + f", python {platform.python_version()}\n"
         f"{os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable); {args.samples} .npy "
-        f"(32, 32, 3) float32; batch {args.batch_size}; one warm-up pass, then best of "
-        f"{args.repeats} passes each\n"
+        f"(32, 32, 3) float32, {args.samples // 20} JPEG 500x375 -> {IMAGE_SIZE}; batch "
+        f"{args.batch_size}; one warm-up pass, then best of {args.repeats} passes each\n"
     )
-    entries = [e for e in contenders(args) if not wanted or any(w in e[0] for w in wanted)]
-    best, notes = benchmark(entries, args.repeats)
-    peers = {k: v for k, v in best.items() if k.startswith(PEERS)}
-    top = max(peers, key=peers.get, default=None)
-    refs = peers.get(top), best.get("kd-default")
-    table = [
-        (key, name, f"{best[key]:,.0f}", *(f"{best[key] / r:.2f}x" if r else "-" for r in refs))
-        for key, name, _ in entries
-        if key in best
-    ]
+    table, notes = [], []
+    for kind in args.sets.split(","):
+        entries = [
+            e for e in contenders(args, kind) if not wanted or any(w in e[0] for w in wanted)
+        ]
+        best, skipped = benchmark(entries, args.repeats)
+        notes += skipped
+        peers = {k: v for k, v in best.items() if k.split("-", 1)[1].startswith(PEERS)}
+        top = max(peers, key=peers.get, default=None)
+        refs = peers.get(top), best.get(f"{kind}-kd-default")
+        table += [
+            (key, name, f"{best[key]:,.0f}", *(f"{best[key] / r:.2f}x" if r else "-" for r in refs))
+            for key, name, _ in entries
+            if key in best
+        ]
+        notes.append(f"best {kind} peer: {top or '-'}")
     print_table(
         ("key", "contender", "samples/s", "vs best peer", "vs kd default"), table, args.markdown
     )
-    print(f"\nbest peer: {top or '-'}")
+    print()
     for note in notes:
         print(note)
 

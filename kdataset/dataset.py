@@ -48,7 +48,7 @@ def _auto_workers(loader, use_processes):
     Threads help a loader only when it works outside the GIL; processes always
     load in parallel. Beyond 8 the files, not the workers, set the pace.
     """
-    if use_processes or getattr(loader, "releases_gil", False):
+    if use_processes or loader.releases_gil:
         return max(1, min(_usable_cores(), MAX_AUTO_WORKERS))
     return 1
 
@@ -122,10 +122,14 @@ class ManifestDataset(keras.utils.PyDataset):
             with `use_multiprocessing`; one thread to a plain function, which
             more threads would slow down. `ds.num_workers` tells the number.
         use_multiprocessing: Load with worker processes instead of threads,
-            for loaders that are heavy in Python. The loader must pickle.
-            Processes start with forkserver (spawn where there is none), never
-            fork, so they are safe beside JAX and TensorFlow; guard your
-            script's entry point with `if __name__ == "__main__":`.
+            for loaders that hold the GIL (plain Python functions). The loader
+            must pickle. Processes start with forkserver (spawn where there is
+            none), never fork, so they are safe beside JAX and TensorFlow;
+            guard your script's entry point with `if __name__ == "__main__":`.
+            Loaders that work outside the GIL (`loader.releases_gil`, as
+            `kd.NpyLoader` and `kd.ImageLoader`) load in threads even so:
+            they are as fast there, and processes would add the cost of
+            moving every batch between them (`ds.use_processes` tells).
         max_queue_size: How many batches to load ahead while Keras drives an
             epoch (the next ones in the dataset's order, by `workers` threads
             or processes); `None` for twice `workers`, at least 2; `0` loads
@@ -198,7 +202,6 @@ class ManifestDataset(keras.utils.PyDataset):
                 f"Invalid `on_error`: expected one of {one_of(ON_ERROR)}. Received: on_error={on_error!r}"
             )
         self.on_error = on_error
-        self.use_processes = bool(use_multiprocessing)
 
         checked = check_manifest(
             manifest,
@@ -237,8 +240,11 @@ class ManifestDataset(keras.utils.PyDataset):
         if checked.first_sample_error is not None:
             raise checked.first_sample_error
         self.loader = checked.loader
+        # Processes pay only for loaders that hold the GIL: the others load as fast
+        # in threads, without every batch crossing between processes.
+        self.use_processes = bool(use_multiprocessing) and not self.loader.releases_gil
         self.num_workers = (
-            _auto_workers(self.loader, self.use_processes) if workers == "auto" else workers
+            _auto_workers(self.loader, use_multiprocessing) if workers == "auto" else workers
         )
         self.sample_shape, self.sample_dtype = checked.sample_shape, checked.sample_dtype
         if self.use_processes:

@@ -8,6 +8,7 @@ import pytest
 
 import kdataset as kd
 from tests.conftest import row_of, write_samples
+from tests.spy import PROCESSES
 
 
 def _epoch(ds):
@@ -16,7 +17,7 @@ def _epoch(ds):
 
 @pytest.mark.parametrize(
     "settings",
-    [{}, {"workers": 2}, {"workers": 2, "use_multiprocessing": True}],
+    [{}, {"workers": 2}, PROCESSES],
     ids=["one", "threads", "processes"],
 )
 def test_the_first_epoch_fills_the_cache_and_later_ones_read_it(tmp_path, settings):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import kdataset as kd
 from tests.conftest import row_of, write_samples
+from tests.spy import PROCESSES, HeldNpyLoader
 
 
 def all_rows(ds):
@@ -185,6 +186,17 @@ def test_auto_workers_are_a_thread_per_core_for_loaders_outside_the_gil(samples,
         kd.ManifestDataset(manifest, workers="many")
 
 
+def test_loaders_outside_the_gil_load_in_threads_even_when_processes_are_asked(samples):
+    manifest = samples(6)
+    settings = {"batch_size": 3, "shuffle": False, "workers": 2, "use_multiprocessing": True}
+    npy = kd.ManifestDataset(manifest, **settings)
+    assert npy.use_processes is not npy.loader.releases_gil  # threads where the C reader is
+    held = kd.ManifestDataset(manifest, loader=HeldNpyLoader(), **settings)
+    assert held.use_processes and held.num_workers == 2
+    assert row_of(npy[0][0]) == row_of(held[0][0]) == [0, 1, 2]
+    held.close()
+
+
 def test_threads_share_the_loading_of_a_batch(samples):
     threads = set()
     barrier = threading.Barrier(2, timeout=10)
@@ -321,7 +333,8 @@ def test_a_worker_process_that_dies_is_an_error_and_loading_recovers(samples):
 
 def test_processes_leave_no_shared_buffers_behind(samples):
     before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
-    ds = kd.ManifestDataset(samples(10), batch_size=5, workers=2, use_multiprocessing=True)
+    ds = kd.ManifestDataset(samples(10), batch_size=5, **PROCESSES)
+    assert ds.use_processes
     assert sorted(r for x, _ in ds for r in row_of(x)) == list(range(10))
     ds.close()
     after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()

@@ -15,12 +15,13 @@ import pytest
 
 import kdataset as kd
 from tests.conftest import row_of, write_samples
+from tests.spy import PROCESSES
 
 # How a batch is loaded: in the calling thread, by two threads, by two processes.
 WORKER_SETTINGS = [
     pytest.param({}, id="in-thread"),
     pytest.param({"workers": 2}, id="threads"),
-    pytest.param({"workers": 2, "use_multiprocessing": True}, id="processes"),
+    pytest.param(PROCESSES, id="processes"),
 ]
 
 
@@ -383,7 +384,7 @@ def test_a_loader_function_that_raises_is_reported_with_the_file(tmp_path, setti
 
     with contextlib.closing(
         kd.ManifestDataset(
-            manifest, batch_size=3, shuffle=False, loader=_load_unless_0002, **settings
+            manifest, batch_size=3, shuffle=False, **{**settings, "loader": _load_unless_0002}
         )
     ) as ds:
         with pytest.raises(kd.SampleError) as info:

@@ -10,6 +10,7 @@ import pytest
 
 import kdataset as kd
 from tests.conftest import write_samples
+from tests.spy import HeldNpyLoader
 
 N = 53
 
@@ -31,6 +32,8 @@ class RowCounter(keras.metrics.Metric):
 def _dataset(tmp_path, **kwargs):
     ids = [f"{i:04d}" for i in range(N)]
     manifest = write_samples(tmp_path, N, labels=ids, ids=ids)
+    if kwargs.get("use_multiprocessing"):  # .npy files held in the GIL, so loaded by processes
+        kwargs["loader"] = HeldNpyLoader()
     return kd.ManifestDataset(manifest, batch_size=8, path_template="data/{id}.npy", **kwargs)
 
 

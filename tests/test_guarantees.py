@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import kdataset as kd
 from tests.conftest import row_of, write_samples
-from tests.spy import BackendSpy
+from tests.spy import PROCESSES, BackendSpy
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
 
@@ -228,7 +228,7 @@ def _spoil(folder, *ids):
 
 @pytest.mark.parametrize(
     "settings_",
-    [{}, {"workers": 2}, {"workers": 2, "use_multiprocessing": True}],
+    [{}, {"workers": 2}, PROCESSES],
     ids=["one", "threads", "processes"],
 )
 def test_skip_records_bad_samples_and_warns_at_the_end_of_the_epoch(tmp_path, settings_):
@@ -280,9 +280,7 @@ def test_skip_inside_fit(tmp_path):
 def test_a_raising_worker_names_batch_and_file_and_leaves_no_process(tmp_path):
     manifest = write_samples(tmp_path, 12)
     _spoil(tmp_path, "0009")
-    ds = kd.ManifestDataset(
-        manifest, batch_size=6, shuffle=False, workers=2, use_multiprocessing=True
-    )
+    ds = kd.ManifestDataset(manifest, batch_size=6, shuffle=False, **PROCESSES)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     model.compile("sgd", "categorical_crossentropy")
     with pytest.raises(kd.SampleError) as info:
