@@ -173,7 +173,8 @@ def contenders(args, kind):
         return Adapted(gen)
 
     def kdata(workers, mp=False):
-        ds = kd.ManifestDataset(manifest, workers=workers, use_multiprocessing=mp, **common)
+        settings = {**common, "loader": load} if mp else common  # processes: for Python loaders
+        ds = kd.ManifestDataset(manifest, workers=workers, use_multiprocessing=mp, **settings)
         return Adapted(ds)
 
     recipe = f"classic Sequence recipe ({'np.load' if kind == 'npy' else 'PIL'})"
@@ -183,7 +184,11 @@ def contenders(args, kind):
         (f"{kind}-classic-2t", f"{recipe}, workers=2 threads", lambda: classic(2)),
         (f"{kind}-kd-1", "kdataset ManifestDataset, workers=1", lambda: kdata(1)),
         (f"{kind}-kd-2t", "kdataset ManifestDataset, workers=2 threads", lambda: kdata(2)),
-        (f"{kind}-kd-2p", "kdataset ManifestDataset, workers=2 processes", lambda: kdata(2, True)),
+        (
+            f"{kind}-kd-2p",
+            f"kdataset, the recipe's {'np.load' if kind == 'npy' else 'PIL'} in 2 processes",
+            lambda: kdata(2, True),
+        ),
         (f"{kind}-raw", raw, lambda: Raw(paths, labels, args.batch_size, (*dim, 3), kind == "npy")),
     ]
 

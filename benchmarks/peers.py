@@ -212,9 +212,8 @@ def contenders(args, kind):
     loader = "npy" if npy else kd.ImageLoader(image_size=IMAGE_SIZE)
 
     def kdata(**kwargs):
-        ds = kd.ManifestDataset(
-            manifest, batch_size=batch, path_template="{id}" + ext, loader=loader, **kwargs
-        )
+        kwargs = {"loader": loader, **kwargs}
+        ds = kd.ManifestDataset(manifest, batch_size=batch, path_template="{id}" + ext, **kwargs)
         return Adapted(ds)
 
     def classic():
@@ -230,8 +229,8 @@ def contenders(args, kind):
         ("kd-1t", "kdataset, workers=1 thread", lambda: kdata(workers=1)),
         (
             "kd-2p",
-            "kdataset, workers=2 processes",
-            lambda: kdata(workers=2, use_multiprocessing=True),
+            f"kdataset, the recipe's {'np.load' if npy else 'PIL'} in 2 processes",
+            lambda: kdata(loader=load, workers=2, use_multiprocessing=True),
         ),
     ]
     if npy:
