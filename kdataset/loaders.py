@@ -205,26 +205,12 @@ class NpyLoader(Loader):
         return shape, dtype
 
     def load_into(self, path, out):
-        header = self._headers.get((out.shape, out.dtype.str))
-        if header is None or not _HAVE_PREADV:
-            self._load_parsed(path, out)
+        if (out.shape, out.dtype.str) not in self._headers:
+            self._load_parsed(path, out)  # learns the header, for the files after it
             return
-        head = bytearray(len(header))
-        data = out.reshape(-1).view(np.uint8)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError as e:
-            raise SampleError(f"cannot open the file ({e.strerror or e})", path=path) from None
-        try:
-            read = os.preadv(fd, [head, data], 0)
-        except OSError as e:
-            raise SampleError(f"cannot read the file ({e.strerror or e})", path=path) from None
-        finally:
-            os.close(fd)
-        if head != header or read != len(header) + data.nbytes:
-            # Another header layout, shape or dtype, or a short file: parse it in
-            # full, which either reads it correctly or says what is wrong.
-            self._load_parsed(path, out)
+        failures = self.load_many_into([path], out[np.newaxis])
+        if failures:
+            raise failures[0][1]
 
     def load_many_into(self, paths, out, skip=False):
         """Loads `paths` into the rows of `out`, the per-file work kept to the system calls.
