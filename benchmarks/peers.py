@@ -108,35 +108,23 @@ class TorchLoader(Pass):
 
 
 class TfData(Pass):
-    """`tf.data`: shuffle, `numpy_function(np.load)` with AUTOTUNE, batch, prefetch; eager."""
+    """`tf.data`: shuffle, a parallel map with AUTOTUNE, batch, prefetch; eager.
 
-    def __init__(self, paths, labels, batch_size):
+    `.npy` files through `numpy_function(np.load)`; JPEGs as TensorFlow's guides
+    write it: `read_file`, `decode_jpeg`, `resize`.
+    """
+
+    def __init__(self, paths, labels, batch_size, jpeg=False):
         import tensorflow as tf
 
         def load(path):
             return np.load(path.decode())
 
         def fetch(path, label):
+            if jpeg:
+                image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+                return tf.image.resize(image, IMAGE_SIZE), label
             return tf.numpy_function(load, [path], tf.float32), label
-
-        auto = tf.data.AUTOTUNE
-        ds = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
-        ds = ds.shuffle(len(paths)).map(fetch, num_parallel_calls=auto)
-        self.ds = ds.batch(batch_size).prefetch(auto)
-
-    def run(self):
-        return sum(int(x.shape[0]) for x, _ in self.ds)
-
-
-class TfImages(Pass):
-    """`tf.data` as TensorFlow's guides write it for JPEGs: `read_file`, `decode_jpeg`, `resize`."""
-
-    def __init__(self, paths, labels, batch_size):
-        import tensorflow as tf
-
-        def fetch(path, label):
-            image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-            return tf.image.resize(image, IMAGE_SIZE), label
 
         auto = tf.data.AUTOTUNE
         ds = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
@@ -251,7 +239,11 @@ def contenders(args, kind):
         ]
     else:
         entries += [
-            ("tf-data", "tf.data, decode_jpeg + resize, AUTOTUNE", lambda: TfImages(*data)),
+            (
+                "tf-data",
+                "tf.data, decode_jpeg + resize, AUTOTUNE",
+                lambda: TfData(*data, jpeg=True),
+            ),
             ("idfd", "keras image_dataset_from_directory", lambda: FromDirectory(*data)),
             ("raw", "raw PIL decode loop, 1 thread", lambda: Raw(*data, (*IMAGE_SIZE, 3), False)),
         ]
