@@ -23,6 +23,14 @@ import numpy as np
 from kdataset.errors import SampleError
 
 
+def usable_cores():
+    """How many cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class WorkerDied(Exception):
     """A worker process died: `position` in the batch where its share began, `error` a SampleError."""
 

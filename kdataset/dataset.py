@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import math
 import operator
-import os
 import pickle
 import random
 import sys
@@ -15,7 +14,7 @@ import warnings
 import keras
 import numpy as np
 
-from kdataset._parallel import ParallelLoader, Prefetcher, WorkerDied
+from kdataset._parallel import ParallelLoader, Prefetcher, WorkerDied, usable_cores
 from kdataset.cache import PackedCache, source_fingerprint
 from kdataset.errors import ManifestError, SampleError, one_of
 from kdataset.labels import class_weights
@@ -35,21 +34,14 @@ def _check_int(name, value, minimum, allow_none=False, expected=None):
 MAX_AUTO_WORKERS = 8
 
 
-def _usable_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _auto_workers(loader, use_processes):
+def _auto_workers(loader, use_multiprocessing):
     """`workers="auto"`: a worker per usable core where they load in parallel, else one.
 
     Threads help a loader only when it works outside the GIL; processes always
     load in parallel. Beyond 8 the files, not the workers, set the pace.
     """
-    if use_processes or loader.releases_gil:
-        return max(1, min(_usable_cores(), MAX_AUTO_WORKERS))
+    if use_multiprocessing or loader.releases_gil:
+        return max(1, min(usable_cores(), MAX_AUTO_WORKERS))
     return 1
 
 

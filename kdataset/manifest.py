@@ -11,6 +11,7 @@ import string
 import numpy as np
 import pandas as pd
 
+from kdataset._parallel import usable_cores
 from kdataset.errors import ManifestError, Problem, listing, plural
 from kdataset.labels import _is_missing, _native
 
@@ -123,7 +124,7 @@ def _missing_files(paths, chunk=50_000):
         starts = range(0, len(paths), chunk)
         try:
             if len(starts) > 1:
-                threads = min(len(starts), os.cpu_count() or 1)
+                threads = min(len(starts), usable_cores())
                 with concurrent.futures.ThreadPoolExecutor(threads) as pool:
                     found = pool.map(
                         lambda a: [a + i for i in missing(paths[a : a + chunk])], starts

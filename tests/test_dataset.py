@@ -172,14 +172,14 @@ def test_keras_sees_one_worker_and_the_dataset_loads_in_parallel(samples):
 def test_auto_workers_are_a_thread_per_core_for_loaders_outside_the_gil(samples, monkeypatch):
     from kdataset import dataset
 
-    monkeypatch.setattr(dataset, "_usable_cores", lambda: 16)
+    monkeypatch.setattr(dataset, "usable_cores", lambda: 16)
     manifest = samples(4)
     npy = kd.ManifestDataset(manifest, batch_size=2)
     assert npy.num_workers == (dataset.MAX_AUTO_WORKERS if npy.loader.releases_gil else 1)
     assert kd.ManifestDataset(manifest, loader=np.load).num_workers == 1  # held GIL: one thread
     freed = kd.FunctionLoader(np.load, releases_gil=True)
     assert kd.ManifestDataset(manifest, loader=freed).num_workers == dataset.MAX_AUTO_WORKERS
-    monkeypatch.setattr(dataset, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(dataset, "usable_cores", lambda: 2)
     assert kd.ManifestDataset(manifest, loader=freed).num_workers == 2
     assert kd.ManifestDataset(manifest, loader=np.load, workers=3).num_workers == 3
     with pytest.raises(ValueError, match=r"Invalid `workers`: expected 'auto' or an integer >= 0"):
