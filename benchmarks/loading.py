@@ -32,8 +32,14 @@ from PIL import Image
 import kdataset as kd
 
 CLASSES = 10
-KEYS = ("classic-1", "classic-2t", "kd-1", "kd-2t", "kd-2p", "raw")  # after "npy-" or "jpg-"
+KEYS = ("classic-1", "classic-2t", "kd-1", "kd-2t", "kd-2p", "kd-full", "raw")  # after the set
 IMAGE_SIZE = (224, 224)
+# The sets: (file extension, fraction of --samples, image width and height).
+SETS = {
+    "npy": (".npy", 1, None),
+    "jpg": (".jpg", 20, (500, 375)),
+    "photo": (".jpg", 100, (2016, 1512)),
+}
 
 
 class ClassicGenerator(keras.utils.PyDataset):
@@ -71,7 +77,7 @@ def load_image(path):
         return np.asarray(image)
 
 
-def make_set(folder, count, ext):
+def make_set(folder, count, ext, size=(500, 375)):
     """Writes `count` samples and `manifest.csv` into `folder` unless already there."""
     manifest = os.path.join(folder, "manifest.csv")
     if os.path.exists(manifest):
@@ -84,7 +90,9 @@ def make_set(folder, count, ext):
         if ext == ".npy":
             np.save(path, rng.random((32, 32, 3), dtype=np.float32))
         else:  # a smooth gradient with some noise: compresses like a photo
-            ramp = np.linspace(0, 200, 500)[None, :, None] + rng.integers(0, 56, (375, 500, 3))
+            width, height = size
+            noise = rng.integers(0, 56, (height, width, 3))
+            ramp = np.linspace(0, 200, width)[None, :, None] + noise
             Image.fromarray(ramp.astype(np.uint8)).save(path, quality=90)
     with open(manifest + ".tmp", "w", newline="") as f:  # renamed last: a marker of completion
         csv.writer(f).writerows([("id", "label"), *((f"{i:06d}", y) for i, y in enumerate(labels))])
@@ -92,9 +100,9 @@ def make_set(folder, count, ext):
     return manifest
 
 
-def prepare_set(folder, count, ext):
+def prepare_set(folder, count, ext, size=(500, 375)):
     """`(manifest, ids, labels, paths)` of a made set, with every file read once (page cache warm)."""
-    manifest = make_set(folder, count, ext)
+    manifest = make_set(folder, count, ext, size)
     with open(manifest) as f:
         ids, labels = zip(*((r["id"], int(r["label"])) for r in csv.DictReader(f)))
     paths = [os.path.join(folder, i + ext) for i in ids]
@@ -158,10 +166,11 @@ class Raw:
 
 
 def contenders(args, kind):
-    """`[(key, name, make)]` for the `.npy` or the JPEG set, after making and caching its files."""
-    count, ext = (args.samples, ".npy") if kind == "npy" else (args.samples // 20, ".jpg")
+    """`[(key, name, make)]` for one of `SETS`, after making its files and reading them once."""
+    ext, fraction, size = SETS[kind]
+    count = args.samples // fraction
     folder = os.path.join(args.data_dir, f"{kind}-{count}")
-    manifest, ids, labels, paths = prepare_set(folder, count, ext)
+    manifest, ids, labels, paths = prepare_set(folder, count, ext, size)
     dim, load = ((32, 32), np.load) if kind == "npy" else (IMAGE_SIZE, load_image)
     targets = dict(zip(ids, labels))  # the recipe's `labels`
     loader = "npy" if kind == "npy" else kd.ImageLoader(image_size=IMAGE_SIZE)
@@ -172,14 +181,14 @@ def contenders(args, kind):
         gen.path, gen.load = os.path.join(folder, "{}" + ext), load
         return Adapted(gen)
 
-    def kdata(workers, mp=False):
-        settings = {**common, "loader": load} if mp else common  # processes: for Python loaders
+    def kdata(workers, mp=False, **kwargs):
+        settings = {**common, "loader": load} if mp else {**common, **kwargs}  # mp: Python loaders
         ds = kd.ManifestDataset(manifest, workers=workers, use_multiprocessing=mp, **settings)
         return Adapted(ds)
 
     recipe = f"classic Sequence recipe ({'np.load' if kind == 'npy' else 'PIL'})"
     raw = "raw preadv loop (ceiling)" if kind == "npy" else "raw PIL decode loop (1 core)"
-    return [
+    entries = [
         (f"{kind}-classic-1", f"{recipe}, workers=1", lambda: classic(1)),
         (f"{kind}-classic-2t", f"{recipe}, workers=2 threads", lambda: classic(2)),
         (f"{kind}-kd-1", "kdataset ManifestDataset, workers=1", lambda: kdata(1)),
@@ -191,6 +200,17 @@ def contenders(args, kind):
         ),
         (f"{kind}-raw", raw, lambda: Raw(paths, labels, args.batch_size, (*dim, 3), kind == "npy")),
     ]
+    if kind != "npy":  # the same threads, each JPEG decoded in full before the resize
+        full = kd.ImageLoader(image_size=IMAGE_SIZE, draft=False)
+        entries.insert(
+            -1,
+            (
+                f"{kind}-kd-full",
+                "kdataset, workers=2 threads, draft=False",
+                lambda: kdata(2, loader=full),
+            ),
+        )
+    return entries
 
 
 def benchmark(entries, repeats):
@@ -222,7 +242,9 @@ def print_table(header, rows, markdown):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=20000, help=".npy samples (JPEGs: 1/20)")
+    parser.add_argument(
+        "--samples", type=int, default=20000, help=".npy samples (JPEGs: 1/20, photos: 1/100)"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3, help="passes per contender; best kept")
     parser.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "kdataset-bench"))
@@ -240,11 +262,11 @@ def main():
         f"{importlib.import_module(backend).__version__}), numpy {np.__version__}, "
         f"pillow {Image.__version__}, python {platform.python_version()}\n"
         f"{os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable); {args.samples} .npy "
-        f"(32, 32, 3) float32, {args.samples // 20} JPEG 500x375 -> 224x224; batch {args.batch_size}; "
-        f"best of {args.repeats} passes each\n"
+        f"(32, 32, 3) float32, {args.samples // 20} JPEG 500x375 and {args.samples // 100} JPEG "
+        f"2016x1512 (photo) -> 224x224; batch {args.batch_size}; best of {args.repeats} passes each\n"
     )
     table = []
-    for kind in ("npy", "jpg"):
+    for kind in SETS:
         if not any(chosen(f"{kind}-{key}") for key in KEYS):
             continue  # its files are not even made
         entries = [e for e in contenders(args, kind) if chosen(e[0])]

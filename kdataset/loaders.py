@@ -344,6 +344,11 @@ class ImageLoader(Loader):
         color_mode: `"rgb"`, `"rgba"` or `"grayscale"`.
         interpolation: Resampling used for resizing: `"bilinear"`, `"nearest"`,
             `"bicubic"`, `"lanczos"`, `"box"` or `"hamming"`.
+        draft: Let libjpeg decode a JPEG at least twice the size of
+            `image_size` at a reduced scale (1/2, 1/4 or 1/8, never below
+            `image_size`) before the resize, as Pillow's `thumbnail` does:
+            several times faster for camera-sized photos, and within a few
+            levels of a full decode. `False` always decodes in full.
 
     Example:
 
@@ -352,7 +357,7 @@ class ImageLoader(Loader):
 
     releases_gil = True  # Pillow decodes and resizes outside the GIL
 
-    def __init__(self, image_size=None, color_mode="rgb", interpolation="bilinear"):
+    def __init__(self, image_size=None, color_mode="rgb", interpolation="bilinear", draft=True):
         if image_size is not None:
             if (
                 not isinstance(image_size, list | tuple)
@@ -377,6 +382,7 @@ class ImageLoader(Loader):
         self.image_size = image_size
         self.color_mode = color_mode
         self.interpolation = interpolation
+        self.draft = bool(draft)
 
     def __call__(self, path):
         from PIL import Image, UnidentifiedImageError
@@ -384,6 +390,8 @@ class ImageLoader(Loader):
         mode, channels = _COLOR_MODES[self.color_mode]
         try:
             with Image.open(path) as image:
+                if self.draft and self.image_size is not None:
+                    image.draft(mode, self.image_size[::-1])  # JPEGs only; others ignore it
                 image = image.convert(mode)
                 if self.image_size is not None:
                     height, width = self.image_size
@@ -399,7 +407,7 @@ class ImageLoader(Loader):
     def __repr__(self):
         return (
             f"ImageLoader(image_size={self.image_size!r}, color_mode={self.color_mode!r}, "
-            f"interpolation={self.interpolation!r})"
+            f"interpolation={self.interpolation!r}, draft={self.draft!r})"
         )
 
 

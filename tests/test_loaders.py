@@ -218,3 +218,30 @@ def test_npy_loader_reads_outside_the_gil_where_built(reader):
     assert kd.ImageLoader().releases_gil
     assert not kd.FunctionLoader(np.load).releases_gil
     assert kd.FunctionLoader(np.load, releases_gil=True).releases_gil
+
+
+def _photo(path, size):
+    """A JPEG with smooth gradients and some texture, like a photo."""
+    from PIL import Image
+
+    width, height = size
+    x, y = np.meshgrid(np.linspace(0, 1, width), np.linspace(0, 1, height))
+    rng = np.random.default_rng(0)
+    channels = [200 * x, 200 * y, 100 + 80 * np.sin(8 * x) * np.cos(6 * y)]
+    pixels = np.stack(channels, axis=-1) + rng.normal(0, 4, (height, width, 3))
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path, quality=90)
+    return str(path)
+
+
+def test_draft_decodes_large_jpegs_reduced_and_close_to_a_full_decode(tmp_path):
+    large = _photo(tmp_path / "large.jpg", (960, 720))  # 4x the size asked for: 1/4 scale
+    small = _photo(tmp_path / "small.jpg", (300, 200))  # under 2x: not reduced
+    for color_mode in ("rgb", "grayscale"):
+        fast = kd.ImageLoader(image_size=(180, 240), color_mode=color_mode)
+        full = kd.ImageLoader(image_size=(180, 240), color_mode=color_mode, draft=False)
+        assert fast.draft and not full.draft and repr(fast) != repr(full)  # cache keys differ
+        got, want = fast(large), full(large)
+        assert got.shape == want.shape == (180, 240, 3 if color_mode == "rgb" else 1)
+        assert 0 < np.abs(got - want).mean() < 3  # reduced decode: near, not equal
+        # libjpeg's own grayscale conversion may round a level apart from Pillow's
+        assert np.abs(fast(small) - full(small)).max() <= (0 if color_mode == "rgb" else 1)
