@@ -155,7 +155,7 @@ def _open(path):
     try:
         return open(path, "rb")
     except OSError as e:
-        raise SampleError(f"cannot open the file ({e.strerror or e})", path=path) from None
+        raise SampleError(f"cannot read the file ({e.strerror or e})", path=path) from None
 
 
 class NpyLoader(Loader):
@@ -205,7 +205,8 @@ class NpyLoader(Loader):
         return shape, dtype
 
     def load_into(self, path, out):
-        if (out.shape, out.dtype.str) not in self._headers:
+        known = (out.shape, out.dtype.str) in self._headers
+        if not known or not _HAVE_PREADV or not out.flags.c_contiguous:
             self._load_parsed(path, out)  # learns the header, for the files after it
             return
         failures = self.load_many_into([path], out[np.newaxis])

@@ -126,20 +126,23 @@ def test_auto_loader_names_the_extensions_it_cannot_read(tmp_path):
     assert ds[0][0].tolist() == [[1.0]]
 
 
-@pytest.fixture(params=["c", "python"])
+@pytest.fixture(params=["c", "python", "no-preadv"])
 def reader(request, monkeypatch):
-    """Batches read by kdataset's C reader, then by its Python fallback: the same results."""
+    """Batches read by kdataset's C reader, by its Python fallback, and where there is no
+    `os.preadv` (Windows): the same results."""
     from kdataset import loaders
 
-    if request.param == "python":
-        monkeypatch.setattr(loaders, "_read_rows", None)
-    elif os.name != "posix":
-        pytest.skip("the C reader is built on POSIX systems only")
-    else:
+    if request.param == "c":
+        if os.name != "posix":
+            pytest.skip("the C reader is built on POSIX systems only")
         assert loaders._read_rows is not None, (
             "kdataset._fastread is not built: install kdataset where a C compiler is found "
             "(tox does), or every .npy batch is read holding the GIL"
         )
+    else:
+        monkeypatch.setattr(loaders, "_read_rows", None)
+    if request.param == "no-preadv":
+        monkeypatch.setattr(loaders, "_HAVE_PREADV", False)
     return request.param
 
 
