@@ -6,8 +6,8 @@
  * `open`, one `preadv` and one `close` per file, and no Python in between, so
  * several threads read at once on several cores.
  *
- * `missing(paths)` lists the positions of the paths that `stat` fails on, as
- * `os.path.exists` would say False, with the GIL released.
+ * `missing(paths)` lists `[(position, errno)]` for the paths that `stat` fails
+ * on, as `os.path.exists` would say False, with the GIL released.
  *
  * `read_rows` decides nothing about errors. It returns `[(position, errno)]` for the
  * files it could not read as expected: `errno` is the error of `open` or
@@ -63,6 +63,25 @@ release_paths(PyObject **encoded, Py_ssize_t count)
         Py_DECREF(encoded[j]);
     }
     PyMem_Free(encoded);
+}
+
+/* `[(position, code)]` for the nonzero codes; a negative code is listed as 0. */
+static PyObject *
+list_failures(const int *codes, Py_ssize_t count)
+{
+    PyObject *result = PyList_New(0);
+    Py_ssize_t j;
+
+    for (j = 0; result != NULL && j < count; j++) {
+        if (codes[j] != 0) {
+            PyObject *item = Py_BuildValue("(ni)", j, codes[j] < 0 ? 0 : codes[j]);
+            if (item == NULL || PyList_Append(result, item) < 0) {
+                Py_CLEAR(result); /* the loop ends here */
+            }
+            Py_XDECREF(item);
+        }
+    }
+    return result;
 }
 
 static PyObject *
@@ -145,18 +164,7 @@ read_rows(PyObject *module, PyObject *args)
     free(head);
     Py_END_ALLOW_THREADS
 
-    result = PyList_New(0);
-    for (j = 0; result != NULL && j < count; j++) {
-        if (errors[j] != 0) {
-            PyObject *item = Py_BuildValue("(ni)", j, errors[j] < 0 ? 0 : errors[j]);
-            if (item == NULL || PyList_Append(result, item) < 0) {
-                Py_XDECREF(item);
-                Py_CLEAR(result);
-                break;
-            }
-            Py_DECREF(item);
-        }
-    }
+    result = list_failures(errors, count);
 
 done:
     if (encoded != NULL) {
@@ -179,7 +187,7 @@ missing(PyObject *module, PyObject *paths_arg)
 {
     PyObject *paths, **encoded, *result = NULL;
     const char **names;
-    char *absent;
+    int *errors;
     Py_ssize_t count, j;
 
     (void)module;
@@ -189,8 +197,8 @@ missing(PyObject *module, PyObject *paths_arg)
     }
     count = PySequence_Fast_GET_SIZE(paths);
     names = PyMem_Calloc((size_t)(count ? count : 1), sizeof(char *));
-    absent = PyMem_Calloc((size_t)(count ? count : 1), 1);
-    if (names == NULL || absent == NULL) {
+    errors = PyMem_Calloc((size_t)(count ? count : 1), sizeof(int));
+    if (names == NULL || errors == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -201,26 +209,17 @@ missing(PyObject *module, PyObject *paths_arg)
     Py_BEGIN_ALLOW_THREADS
     struct stat info;
     for (j = 0; j < count; j++) {
-        absent[j] = stat(names[j], &info) != 0;
+        if (stat(names[j], &info) != 0) {
+            errors[j] = errno ? errno : ENOENT;
+        }
     }
     Py_END_ALLOW_THREADS
     release_paths(encoded, count);
-    result = PyList_New(0);
-    for (j = 0; result != NULL && j < count; j++) {
-        if (absent[j]) {
-            PyObject *position = PyLong_FromSsize_t(j);
-            if (position == NULL || PyList_Append(result, position) < 0) {
-                Py_XDECREF(position);
-                Py_CLEAR(result);
-                break;
-            }
-            Py_DECREF(position);
-        }
-    }
+    result = list_failures(errors, count);
 
 done:
     PyMem_Free(names);
-    PyMem_Free(absent);
+    PyMem_Free(errors);
     Py_DECREF(paths);
     return result;
 }
@@ -232,9 +231,8 @@ static PyMethodDef methods[] = {
      "with the GIL released. Lists the files not read as expected (errno 0:\n"
      "read, but the prefix differs or the file is short)."},
     {"missing", missing, METH_O,
-     "missing(paths) -> [position]\n\n"
-     "The positions of the paths that do not exist (`stat` fails), checked\n"
-     "with the GIL released."},
+     "missing(paths) -> [(position, errno)]\n\n"
+     "The paths that do not exist (`stat` fails), checked with the GIL released."},
     {NULL, NULL, 0, NULL},
 };
 

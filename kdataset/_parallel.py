@@ -21,6 +21,7 @@ import weakref
 import numpy as np
 
 from kdataset.errors import SampleError
+from kdataset.loaders import load_each
 
 
 def usable_cores():
@@ -49,20 +50,7 @@ def load_rows(loader, paths, out, skip=False):
     fast = getattr(loader, "load_many_into", None)
     if fast is not None:
         return fast(paths, out, skip)
-    failures = []
-    for j, path in enumerate(paths):
-        try:
-            loader.load_into(path, out[j, ...])  # a view, also for 0-d samples
-        except Exception as e:
-            error = (
-                e
-                if isinstance(e, SampleError)
-                else SampleError(f"{type(e).__name__}: {e}", path=path)
-            )
-            failures.append((j, error))
-            if not skip:
-                break
-    return failures
+    return load_each(loader, paths, out, skip)
 
 
 # -- worker processes ------------------------------------------------------

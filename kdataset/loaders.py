@@ -90,6 +90,29 @@ class Loader:
         out[...] = array
 
 
+def load_each(loader, paths, out, skip=False):
+    """Loads `paths` into `out[0]`, `out[1]`, ... one `loader.load_into` at a time.
+
+    Returns:
+        The failures, as `[(position, SampleError)]`: the first one only,
+        unless `skip`, when loading goes on past failed samples.
+    """
+    failures = []
+    for j, path in enumerate(paths):
+        try:
+            loader.load_into(path, out[j, ...])  # a view, also for 0-d samples
+        except Exception as e:
+            error = (
+                e
+                if isinstance(e, SampleError)
+                else SampleError(f"{type(e).__name__}: {e}", path=path)
+            )
+            failures.append((j, error))
+            if not skip:
+                break
+    return failures
+
+
 class FunctionLoader(Loader):
     """Wraps a plain function `fn(path) -> array` as a loader.
 
@@ -227,7 +250,7 @@ class NpyLoader(Loader):
         """
         header = self._headers.get((out.shape[1:], out.dtype.str))
         if header is None or not _HAVE_PREADV or out.ndim == 0 or not out.flags.c_contiguous:
-            return self._load_each(paths, out, skip)
+            return load_each(self, paths, out, skip)
         rows = out.reshape(len(out), -1).view(np.uint8)
         read_rows = _read_rows if _read_rows is not None else _read_rows_in_python
         failures = []
@@ -237,17 +260,6 @@ class NpyLoader(Loader):
                     message = os.strerror(error)
                     raise SampleError(f"cannot read the file ({message})", path=paths[j])
                 self._load_parsed(paths[j], out[j, ...])
-            except SampleError as e:
-                failures.append((j, e))
-                if not skip:
-                    break
-        return failures
-
-    def _load_each(self, paths, out, skip):
-        failures = []
-        for j, path in enumerate(paths):
-            try:
-                self.load_into(path, out[j, ...])
             except SampleError as e:
                 failures.append((j, e))
                 if not skip:

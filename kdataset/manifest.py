@@ -122,17 +122,13 @@ def _missing_files(paths, chunk=50_000):
         missing = None
     if missing is not None:
         starts = range(0, len(paths), chunk)
+        threads = max(1, min(len(starts), usable_cores()))
         try:
-            if len(starts) > 1:
-                threads = min(len(starts), usable_cores())
-                with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-                    found = pool.map(
-                        lambda a: [a + i for i in missing(paths[a : a + chunk])], starts
-                    )
-                    absent = [i for part in found for i in part]
-            else:
-                absent = missing(paths)
-            return [i for i in absent if paths[i]]
+            with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+                found = pool.map(
+                    lambda a: [a + i for i, _ in missing(paths[a : a + chunk])], starts
+                )
+                return [i for part in found for i in part if paths[i]]
         except ValueError:  # a path with a NUL character: cannot exist
             pass
     exists = os.path.exists

@@ -337,9 +337,9 @@ def _load_all(checked, progress, block=1024, scratch_bytes=4 << 20):
         failures = load_rows(checked.loader, paths, buffer[: len(paths)], skip=True)
         return [
             Problem(
-                error.reason, line=manifest.where(i), id=manifest.id_of(i), path=manifest.paths[i]
+                e.reason, line=manifest.where(rows[j]), id=manifest.id_of(rows[j]), path=paths[j]
             )
-            for i, error in ((rows[j], e) for j, e in failures)
+            for j, e in failures
         ]
 
     problems = []
