@@ -20,16 +20,28 @@ import weakref
 
 import numpy as np
 
+from kdataset._platform import usable_cores
 from kdataset.errors import SampleError
 from kdataset.loaders import load_each
 
+MAX_AUTO_WORKERS = 8
 
-def usable_cores():
-    """How many cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+
+def plan_workers(loader, workers, use_multiprocessing):
+    """`(num_workers, use_processes)` for a loader and the `workers` argument.
+
+    `workers="auto"` gives a worker per usable core where they load in parallel,
+    else one: threads help a loader only when it works outside the GIL, while
+    processes always load in parallel. Beyond 8 the files, not the workers, set
+    the pace. Processes are used only for loaders that hold the GIL: the others
+    load as fast in threads, without every batch crossing between processes.
+    """
+    use_processes = bool(use_multiprocessing) and not loader.releases_gil
+    if workers != "auto":
+        return workers, use_processes
+    if use_multiprocessing or loader.releases_gil:
+        return max(1, min(usable_cores(), MAX_AUTO_WORKERS)), use_processes
+    return 1, use_processes
 
 
 class WorkerDied(Exception):

@@ -96,13 +96,14 @@ class DataGenerator(ManifestDataset):
             shuffle=shuffle,
             **kwargs,
         )
-        self._x_shape = (*self.dim, n_channels)
-        if math.prod(self.sample_shape) != math.prod(self._x_shape):
-            raise ValueError(
-                f"Invalid `dim`/`n_channels`: samples of shape {self._x_shape} were asked for, but "
-                f"{self.manifest.paths[0]!r} (id {self.ids[0]!r}) holds shape {self.sample_shape}."
-            )
 
-    def __getitem__(self, index):
-        x, y = super().__getitem__(index)
-        return x.reshape((len(x), *self._x_shape)), y
+    def _x_shape(self, sample_shape):
+        """Samples go out as `(*dim, n_channels)`, in every batch the dataset serves."""
+        shape = (*self.dim, self.n_channels)
+        if math.prod(sample_shape) != math.prod(shape):
+            raise ValueError(
+                f"Invalid `dim`/`n_channels`: samples of shape {shape} were asked for, but "
+                f"{self.manifest.paths[0]!r} (id {self.manifest.ids[0]!r}) holds shape "
+                f"{tuple(sample_shape)}."
+            )
+        return shape

@@ -1,48 +1,26 @@
-"""`ManifestDataset`: a CSV manifest as a `keras.utils.PyDataset`."""
+"""`ManifestDataset`: a CSV manifest as a `keras.utils.PyDataset`.
+
+The Keras face only: the `PyDataset` protocol, delegating to the stream (which
+batch comes next) and to the batch source (rows into a batch).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import math
 import operator
 import pickle
 import random
 import sys
-import threading
 import warnings
 
 import keras
-import numpy as np
 
-from kdataset._parallel import ParallelLoader, Prefetcher, WorkerDied, usable_cores
-from kdataset.cache import PackedCache, source_fingerprint
-from kdataset.errors import ManifestError, SampleError, one_of
-from kdataset.labels import class_weights
-from kdataset.order import epoch_order
-from kdataset.validate import check_manifest
-
-
-def _check_int(name, value, minimum, allow_none=False, expected=None):
-    if allow_none and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        expected = expected or f"an integer >= {minimum}" + (" or None" if allow_none else "")
-        raise ValueError(f"Invalid `{name}`: expected {expected}. Received: {name}={value!r}")
-    return int(value)
-
-
-MAX_AUTO_WORKERS = 8
-
-
-def _auto_workers(loader, use_multiprocessing):
-    """`workers="auto"`: a worker per usable core where they load in parallel, else one.
-
-    Threads help a loader only when it works outside the GIL; processes always
-    load in parallel. Beyond 8 the files, not the workers, set the pace.
-    """
-    if use_multiprocessing or loader.releases_gil:
-        return max(1, min(usable_cores(), MAX_AUTO_WORKERS))
-    return 1
+from kdataset._parallel import Prefetcher, plan_workers
+from kdataset.batches import BatchSource
+from kdataset.errors import ManifestError, SampleError
+from kdataset.labels import balanced_class_weights
+from kdataset.spec import DatasetSpec
+from kdataset.stream import Stream
 
 
 class ManifestDataset(keras.utils.PyDataset):
@@ -59,6 +37,11 @@ class ManifestDataset(keras.utils.PyDataset):
     fixed within an epoch, and every sample appears exactly once per epoch
     whatever order `fit` asks for the batches in. The last, smaller batch is
     kept unless `drop_remainder=True`.
+
+    Outside `fit`, `ds[i]` is batch `i` of the current epoch, and
+    `ds.on_epoch_end()` called by your own loop (after `ds[0] ... ds[len(ds) -
+    1]`, as the classic `Sequence` recipe does) moves to the next epoch, which
+    is shuffled anew; `for batch in ds` serves one epoch and moves on too.
 
     Args:
         manifest: Path to a CSV file, or a pandas DataFrame. Ids and paths are
@@ -81,7 +64,8 @@ class ManifestDataset(keras.utils.PyDataset):
             classes), `"multi_hot"` (`float32`, several labels per sample), or
             `None` for no labels.
         label_separator: For `"multi_hot"` from one column, the string between
-            labels, e.g. `"|"` in `"cat|dog"`.
+            labels, e.g. `"|"` in `"cat|dog"`. An empty cell is a sample with
+            no label (a row of zeros), as a list of 0/1 columns that are all 0.
         classes: Class names in index order, or a `kd.LabelEncoder`. By default
             the sorted labels (numerically when they are numbers: 2 before 10).
             A label not among given classes is an error.
@@ -129,6 +113,11 @@ class ManifestDataset(keras.utils.PyDataset):
             single worker (`ds.workers == 1`), because Keras's own worker queue
             replays batches across epochs.
 
+    Labels are held as one class index per row (a list of indices per row for
+    multi-hot labels) and encoded per batch with `keras.ops.one_hot` or
+    `keras.ops.multi_hot`, so their memory grows with the rows, not with rows x
+    classes.
+
     Raises:
         ManifestError: the manifest has problems; `.problems` lists them all.
         SampleError: the first sample cannot be loaded.
@@ -175,28 +164,8 @@ class ManifestDataset(keras.utils.PyDataset):
     ):
         # Keras sees one worker: its enqueuer would replay batches across epochs.
         super().__init__(workers=1, use_multiprocessing=False)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        if workers != "auto":
-            workers = _check_int("workers", workers, 0, expected="'auto' or an integer >= 0") or 1
-        self.seed = _check_int("seed", seed, 0, allow_none=True)
-        if self.seed is None:
-            self.seed = random.randrange(2**31)
-        self.shuffle = bool(shuffle)
-        self.drop_remainder = bool(drop_remainder)
-        self.pad_remainder = bool(pad_remainder)
-        if self.drop_remainder and self.pad_remainder:
-            raise ValueError(
-                "`drop_remainder=True` and `pad_remainder=True` ask for opposite things: "
-                "choose one (padding keeps every sample, with zero weight on the padding)."
-            )
-        if on_error not in ON_ERROR:
-            raise ValueError(
-                f"Invalid `on_error`: expected one of {one_of(ON_ERROR)}. Received: on_error={on_error!r}"
-            )
-        self.on_error = on_error
-
-        checked = check_manifest(
-            manifest,
+        spec = DatasetSpec(
+            batch_size=batch_size,
             id_column=id_column,
             label_column=label_column,
             path_column=path_column,
@@ -207,38 +176,45 @@ class ManifestDataset(keras.utils.PyDataset):
             label_separator=label_separator,
             classes=classes,
             sample_weight=sample_weight,
+            shuffle=shuffle,
+            seed=seed,
+            drop_remainder=drop_remainder,
+            pad_remainder=pad_remainder,
+            on_error=on_error,
+            cache=cache,
+            workers=workers,
+            use_multiprocessing=use_multiprocessing,
+            max_queue_size=max_queue_size,
         )
-        self.manifest = checked.manifest
-        if self.pad_remainder and checked.targets is None and not checked.problems:
-            raise ValueError(
-                "`pad_remainder=True` marks padding with zero sample weights, which need labels: "
-                "this dataset has none (for `predict`, keep the last batch as it is)."
-            )
-        if checked.problems:
-            raise ManifestError(checked.problems, source=self.manifest.source)
-        self.label_mode = label_mode if checked.label_encoder is not None else None
-        self.label_encoder = checked.label_encoder
-        self._indices, self._targets, self._weights = (
-            checked.indices,
-            checked.targets,
-            checked.weights,
-        )
+        self.spec = spec
+        read = spec.read(manifest)
+        self.manifest = read.manifest
+        if read.problems:
+            raise ManifestError(read.problems, source=self.manifest.source)
+        self.label_encoder = read.label_encoder
+        self.label_mode = spec.label_mode if read.label_encoder is not None else None
         self.num_samples = len(self.manifest)
-        if self.__len__() == 0:
+        self.seed = spec.seed if spec.seed is not None else random.randrange(2**31)
+        self._stream = Stream(
+            self.num_samples,
+            spec.batch_size,
+            self.seed,
+            spec.shuffle,
+            spec.drop_remainder,
+            fingerprint=_fingerprint(self.manifest.ids, read.targets, spec),
+        )
+        if len(self) == 0:
             raise ValueError(
                 f"`drop_remainder=True` with {self.num_samples} samples and "
-                f"batch_size={self.batch_size} leaves no batch: lower `batch_size`."
+                f"batch_size={spec.batch_size} leaves no batch: lower `batch_size`."
             )
-        if checked.first_sample_error is not None:
-            raise checked.first_sample_error
-        self.loader = checked.loader
-        # Processes pay only for loaders that hold the GIL: the others load as fast
-        # in threads, without every batch crossing between processes.
-        self.use_processes = bool(use_multiprocessing) and not self.loader.releases_gil
-        self.num_workers = (
-            _auto_workers(self.loader, use_multiprocessing) if workers == "auto" else workers
+        if read.first_sample_error is not None:
+            raise read.first_sample_error
+        self.loader = read.loader
+        self.sample_shape, self.sample_dtype = read.sample_shape, read.sample_dtype
+        self.num_workers, self.use_processes = plan_workers(
+            self.loader, spec.workers, spec.use_multiprocessing
         )
-        self.sample_shape, self.sample_dtype = checked.sample_shape, checked.sample_dtype
         if self.use_processes:
             try:
                 pickle.dumps(self.loader)
@@ -247,88 +223,69 @@ class ManifestDataset(keras.utils.PyDataset):
                     "`use_multiprocessing=True` needs a loader that pickles (a function defined "
                     f"at module level, not a lambda or a closure). {self.loader!r} does not: {e}"
                 ) from None
-        self.cache = None
-        if cache is not None:
-            fingerprint = source_fingerprint(
-                self.manifest.paths, self.sample_shape, self.sample_dtype, self.loader
-            )
-            self.cache = PackedCache(
-                cache, fingerprint, self.num_samples, self.sample_shape, self.sample_dtype
-            )
-        self._batches = ParallelLoader(
-            self.loader, self.sample_shape, self.sample_dtype, self.num_workers, self.use_processes
+        self._source = BatchSource(
+            self.manifest,
+            self.loader,
+            self.sample_shape,
+            self.sample_dtype,
+            targets=read.targets,
+            weights=read.weights,
+            on_error=spec.on_error,
+            pad_to=spec.batch_size if spec.pad_remainder else None,
+            x_shape=self._x_shape(self.sample_shape),
+            cache=spec.cache,
+            workers=self.num_workers,
+            use_processes=self.use_processes,
         )
         self._prefetch_depth = (
-            max(2, 2 * self.num_workers)
-            if max_queue_size is None
-            else _check_int("max_queue_size", max_queue_size, 0)
+            max(2, 2 * self.num_workers) if spec.max_queue_size is None else spec.max_queue_size
         )
-        self._prefetcher = Prefetcher(self._load, self.num_workers)
-        self._fingerprint = _fingerprint(self)
-        self._lock = threading.Lock()
-        self._epoch = 0  # the stream: the next batch Keras gets is (epoch, position)
-        self._position = 0
-        self._served_in_epoch = None  # batches served in the epoch Keras drives; None outside
-        self._order = None
+        self._prefetcher = Prefetcher(self._load_ahead, self.num_workers)
+        self._epoch_start = None  # where the epoch Keras (or `iter`) began stands, if one did
+        self._indexed = False  # whether `ds[i]` was read outside such an epoch
         self.skipped = []
-        self._skipped_rows = set()
+        self._skipped_keys = set()
         self._skipped_reported = 0
 
-    def _sample_error(self, row, error, batch=None):
-        return SampleError(
-            error.reason,
-            path=self.manifest.paths[row],
-            line=self.manifest.where(row),
-            id=self.manifest.id_of(row),
-            batch=batch,
-        )
+    def _x_shape(self, sample_shape):
+        """The shape each sample is given in a batch; `None` keeps the loaded shape."""
+        return None
 
-    # -- the PyDataset protocol -------------------------------------------
+    # -- the arguments, as given --------------------------------------------
+
+    @property
+    def batch_size(self):
+        return self.spec.batch_size
+
+    @property
+    def shuffle(self):
+        return self.spec.shuffle
+
+    @property
+    def drop_remainder(self):
+        return self.spec.drop_remainder
+
+    @property
+    def pad_remainder(self):
+        return self.spec.pad_remainder
+
+    @property
+    def on_error(self):
+        return self.spec.on_error
+
+    @property
+    def cache(self):
+        """The `PackedCache`, or `None`."""
+        return self._source.cache
+
+    # -- the PyDataset protocol ---------------------------------------------
 
     def __len__(self):
-        if self.drop_remainder:
-            return self.num_samples // self.batch_size
-        return math.ceil(self.num_samples / self.batch_size)
+        return self._stream.num_batches
 
     @property
     def num_batches(self):
         return len(self)
-
-    def _epoch_rows(self, epoch):
-        # The orders of the last two epochs are kept: batches of the next epoch
-        # are loaded ahead while the current one is still being served.
-        orders = self._order or {}
-        rows = orders.get(epoch)
-        if rows is None:
-            rows = epoch_order(self.num_samples, self.seed, epoch, self.shuffle)
-            self._order = {**{e: r for e, r in orders.items() if e == epoch - 1}, epoch: rows}
-        return rows
-
-    def batch_rows(self, index, epoch=None):
-        """Manifest row positions of batch `index` of an epoch (by default the current one)."""
-        try:
-            index = operator.index(index)
-        except TypeError:
-            raise TypeError(
-                f"Batch indices are integers. Received: {index!r} of type {type(index).__name__}"
-            ) from None
-        if not 0 <= index < len(self):
-            raise IndexError(
-                f"Batch index out of range: expected 0 <= index < {len(self)}. "
-                f"Received: index={index}"
-            )
-        start = index * self.batch_size
-        rows = self._epoch_rows(self._epoch if epoch is None else epoch)
-        return rows[start : start + self.batch_size]
-
-    def _next_in_stream(self):
-        """(epoch, position) of the next batch of the stream, which then moves on."""
-        with self._lock:
-            epoch, position = self._epoch, self._position
-            self._position += 1
-            if self._position == len(self):
-                self._epoch, self._position = epoch + 1, 0
-        return epoch, position
 
     def __getitem__(self, index):
         """A batch: `(x, y)`, `(x, y, weight)` with weights, or `x` alone without labels.
@@ -338,137 +295,52 @@ class ManifestDataset(keras.utils.PyDataset):
         dataset's own order, whatever `index` Keras asks for: every batch once
         per epoch, in an order that depends only on `seed`.
         """
-        if self._driven():
-            operator.index(index)  # still a type check for the caller
-            return self._serve_next()
-        return self._batch(self.batch_rows(index), (self._epoch, index))
+        index = self._stream.check_index(index)
+        if self._epoch_start is not None:
+            return self._serve(self._stream.next(), ahead=True)
+        self._indexed = True
+        return self._serve((self._stream.epoch, index))
 
-    def _driven(self):
-        """Whether a request belongs to an epoch Keras drives, and so gets the next batch.
+    def batch_rows(self, index, epoch=None):
+        """Manifest row positions of batch `index` of an epoch (by default the current one)."""
+        index = self._stream.check_index(index)
+        return self._stream.rows(self._stream.epoch if epoch is None else epoch, index)
 
-        JAX and PyTorch read one batch to build the model inside an epoch they then
-        abandon; it can only be the epoch's first request, so only then is the
-        call stack looked at.
-        """
-        served = self._served_in_epoch
-        if served is None or (served == 0 and _keras_is_building_model()):
-            return False
-        self._served_in_epoch = served + 1
-        return True
-
-    def _serve_next(self):
-        """The next batch of the stream, loaded ahead where it could be."""
-        epoch, position = self._next_in_stream()
-        rows = self.batch_rows(position, epoch)
-        if self._prefetch_depth and not (self.cache is not None and self.cache.complete):
-            loaded = self._prefetcher.get((epoch, position), self._upcoming())
-            return self._batch(rows, (epoch, position), loaded)
-        return self._batch(rows, (epoch, position))
-
-    def _upcoming(self):
-        """The keys of the next batches of the stream, to load ahead."""
-        with self._lock:
-            epoch, position = self._epoch, self._position
-        keys = []
-        for _ in range(self._prefetch_depth):
-            keys.append((epoch, position))
-            position += 1
-            if position == len(self):
-                epoch, position = epoch + 1, 0
-        return keys
-
-    def _load(self, key):
-        """Loads batch `key = (epoch, position)` ahead: see `_read`."""
-        epoch, position = key
-        return self._read(self.batch_rows(position, epoch), split=False)
-
-    def _read(self, rows, split=True):
-        """`(x, failures)` for manifest rows (from the cache where it has them), or the
-        `WorkerDied` error of a dead worker."""
-        skip = self.on_error == "skip"
-        paths = self.manifest.paths
+    def _serve(self, key, ahead=False):
+        """Batch `key = (epoch, index)`, through the batch source; loaded ahead with `ahead`."""
+        rows = self._stream.rows(*key)
+        if ahead and self._prefetch_depth and not self._source.from_memory:
+            loaded = self._prefetcher.get(key, self._stream.upcoming(self._prefetch_depth))
+        else:
+            loaded = self._source.load(rows)
         try:
-            if self.cache is None:
-                return self._batches.load([paths[r] for r in rows.tolist()], skip=skip, split=split)
-            x, have = self.cache.gather(rows)
-            if have.all():
-                return x, []
-            missing = np.flatnonzero(~have)
-            try:
-                loaded, failures = self._batches.load(
-                    [paths[r] for r in rows[missing].tolist()], skip=skip, split=split
-                )
-            except WorkerDied as e:
-                raise WorkerDied(int(missing[e.position]), e.error) from None
-            x[missing] = loaded
-            ok = np.ones(len(missing), dtype=bool)
-            ok[[position for position, _ in failures]] = False
-            if not failures or skip:
-                self.cache.store(rows[missing[ok]], loaded[ok])
-            return x, [(int(missing[position]), error) for position, error in failures]
-        except WorkerDied as e:
-            return e
+            batch, skipped = self._source.assemble(rows, loaded, key)
+        except SampleError:
+            self.close()  # training stops here: leave no loading thread or process behind
+            raise
+        for error in skipped:
+            self._record_skipped(error, key)
+        return batch
 
-    def _batch(self, rows, where, loaded=None):
-        if loaded is None:
-            loaded = self._read(rows)
-        if isinstance(loaded, WorkerDied):
-            self.close()  # training stops here: leave no loading process behind
-            raise self._sample_error(int(rows[loaded.position]), loaded.error, where)
-        x, failures = loaded
-        skip = self.on_error == "skip"
-        keep = None
-        if failures:
-            if not skip:
-                self.close()  # training stops here: leave no loading process behind
-                position, error = failures[0]
-                raise self._sample_error(int(rows[position]), error, where)
-            keep = self._skip(rows, failures, where)
-        if self._targets is None:
-            return x if keep is None else x[keep]
-        y = self._targets[rows]
-        weights = None if self._weights is None else self._weights[rows]
-        if self.pad_remainder:
-            weights = np.ones(len(rows), np.float32) if weights is None else weights.copy()
-            if keep is not None:  # a skipped sample becomes padding: the shape holds
-                weights[~keep] = 0.0
-                x[~keep] = 0
-                y = y.copy()
-                y[~keep] = 0
-                keep = None
-            x, y, weights = _pad(x, y, weights, self.batch_size)
-        if keep is not None:
-            x, y = x[keep], y[keep]
-            weights = None if weights is None else weights[keep]
-        return (x, y) if weights is None else (x, y, weights)
+    def _load_ahead(self, key):
+        """Loads batch `key` in a prefetching thread (the whole batch in that thread)."""
+        return self._source.load(self._stream.rows(*key), split=False)
 
-    def _skip(self, rows, failures, where):
-        keep = np.ones(len(rows), dtype=bool)
-        errors = []
-        for position, error in failures:
-            keep[position] = False
-            row = int(rows[position])
-            errors.append(self._sample_error(row, error, where))
-            if (where[0], row) in self._skipped_rows:
-                continue  # read twice in one epoch (Keras reads a batch to build the model)
-            self._skipped_rows.add((where[0], row))
-            e = errors[-1]
-            self.skipped.append(
-                {
-                    "epoch": where[0],
-                    "batch": where[1],
-                    "line": e.line,
-                    "id": e.id,
-                    "path": e.path,
-                    "reason": e.reason,
-                }
-            )
-        if not keep.any() and not self.pad_remainder:
-            raise SampleError(
-                f"every sample of batch {where[1]} (epoch {where[0]}) failed to load, so there is "
-                f"nothing left to train on; the first: {errors[0].path!r}: {errors[0].reason}"
-            )
-        return keep
+    def _record_skipped(self, error, key):
+        seen = (key[0], error.path, error.line)
+        if seen in self._skipped_keys:
+            return  # read twice in one epoch (Keras reads a batch to build the model)
+        self._skipped_keys.add(seen)
+        self.skipped.append(
+            {
+                "epoch": key[0],
+                "batch": key[1],
+                "line": error.line,
+                "id": error.id,
+                "path": error.path,
+                "reason": error.reason,
+            }
+        )
 
     def __iter__(self):
         """Yields the batches of one epoch, in the dataset's order, then moves on to the next."""
@@ -480,39 +352,62 @@ class ManifestDataset(keras.utils.PyDataset):
             self.on_epoch_end()
 
     def on_epoch_begin(self):
-        self._served_in_epoch = 0
+        self._epoch_start = (self._stream.epoch, self._stream.position)
 
     def on_epoch_end(self):
-        self._served_in_epoch = None
+        self._end_epoch(_keras_callers(self))
+
+    def _end_epoch(self, callers):
+        """Ends an epoch; `callers` are the Keras functions that ended it (none: your code).
+
+        - An epoch begun with `on_epoch_begin` has moved the stream by the
+          batches it served. Keras abandons one in `EpochIterator.reset` after
+          reading a batch only to build the model: the stream goes back to
+          where that epoch began, so the batch is served again, for training.
+        - Your own loop over `ds[0] ... ds[len(ds) - 1]` ends with
+          `on_epoch_end()`: the stream moves to the next epoch. Keras's calls
+          outside an epoch (before the first one) move nothing.
+        """
+        start, self._epoch_start = self._epoch_start, None
+        if start is not None:
+            if "reset" in callers:
+                self._stream.seek(*start)
+        elif self._indexed and not callers:
+            self._stream.seek(self._stream.epoch + 1)
+            self._prefetcher.reset()
+        self._indexed = False
+        self._warn_skipped()
+
+    def _warn_skipped(self):
         skipped = len(self.skipped) - self._skipped_reported
-        if skipped:
-            self._skipped_reported = len(self.skipped)
-            first = self.skipped[-skipped]
-            warnings.warn(
-                f"{skipped} sample{'s' if skipped != 1 else ''} could not be loaded and "
-                f"{'were' if skipped != 1 else 'was'} skipped (`on_error='skip'`); the first: "
-                f"{first['line']}, path {first['path']!r}: {first['reason']}. "
-                "`ds.skipped` lists them all.",
-                SkippedSamplesWarning,
-                stacklevel=2,
-            )
+        if not skipped:
+            return
+        self._skipped_reported = len(self.skipped)
+        first = self.skipped[-skipped]
+        warnings.warn(
+            f"{skipped} sample{'s' if skipped != 1 else ''} could not be loaded and "
+            f"{'were' if skipped != 1 else 'was'} skipped (`on_error='skip'`); the first: "
+            f"{first['line']}, path {first['path']!r}: {first['reason']}. "
+            "`ds.skipped` lists them all.",
+            SkippedSamplesWarning,
+            stacklevel=3,
+        )
 
     # -- position, state and resuming ----------------------------------------
 
     @property
     def epoch(self):
         """The epoch of the next batch, counted from 0."""
-        return self._epoch
+        return self._stream.epoch
 
     @property
     def position(self):
         """How many batches of the current epoch have been served."""
-        return self._position
+        return self._stream.position
 
     def set_epoch(self, epoch):
         """Starts epoch `epoch` from its first batch (for custom training loops)."""
-        with self._lock:
-            self._epoch, self._position = _check_int("epoch", epoch, 0), 0
+        self._stream.seek(epoch)
         self._prefetcher.reset()
 
     def get_state(self):
@@ -523,17 +418,7 @@ class ManifestDataset(keras.utils.PyDataset):
             served), `seed`, and what the state belongs to (`num_samples`,
             `batch_size`, `fingerprint` of the ids and labels).
         """
-        with self._lock:
-            epoch, position = self._epoch, self._position
-        return {
-            "version": 1,
-            "epoch": epoch,
-            "position": position,
-            "seed": self.seed,
-            "num_samples": self.num_samples,
-            "batch_size": self.batch_size,
-            "fingerprint": self._fingerprint,
-        }
+        return self._stream.get_state()
 
     def state_at(self, epoch, position):
         """The state of batch `position` of `epoch` (it may run past the epoch's end).
@@ -541,8 +426,7 @@ class ManifestDataset(keras.utils.PyDataset):
         For checkpoints: a callback knows which batches the model has trained on,
         while the dataset may have loaded some ahead.
         """
-        epoch, position = epoch + position // len(self), position % len(self)
-        return {**self.get_state(), "epoch": int(epoch), "position": int(position)}
+        return self._stream.state_at(epoch, position)
 
     def set_state(self, state):
         """Continues from a `get_state()`: the next batches are exactly those not yet served.
@@ -551,31 +435,8 @@ class ManifestDataset(keras.utils.PyDataset):
             ValueError: the state is of another manifest (other ids or labels),
                 batch size or number of samples.
         """
-        if not isinstance(state, dict) or state.get("version") != 1:
-            raise ValueError(
-                f"Invalid `state`: expected a dict from `get_state()`. Received: {state!r}"
-            )
-        expected = {
-            "num_samples": self.num_samples,
-            "batch_size": self.batch_size,
-            "fingerprint": self._fingerprint,
-        }
-        for key, mine in expected.items():
-            if state.get(key) != mine:
-                what = "ids or labels" if key == "fingerprint" else f"`{key}`"
-                raise ValueError(
-                    f"This state belongs to another dataset: its {what} differ "
-                    f"({state.get(key)!r} in the state, {mine!r} here)."
-                )
-        position = _check_int("position", state["position"], 0)
-        if position >= len(self):
-            raise ValueError(
-                f"Invalid state: position {position} is past the last batch ({len(self)})."
-            )
-        with self._lock:
-            self.seed = _check_int("seed", state["seed"], 0)
-            self._epoch, self._position = _check_int("epoch", state["epoch"], 0), position
-            self._order = None
+        self._stream.set_state(state)
+        self.seed = self._stream.seed
         self._prefetcher.reset()
 
     def rest_of_epoch(self):
@@ -586,6 +447,8 @@ class ManifestDataset(keras.utils.PyDataset):
         then `model.fit(ds, epochs=..., initial_epoch=ds.epoch)`.
         """
         return _RestOfEpoch(self)
+
+    # -- labels ----------------------------------------------------------------
 
     @property
     def classes(self):
@@ -604,30 +467,20 @@ class ManifestDataset(keras.utils.PyDataset):
             ValueError: without labels, or for multi-hot labels (Keras argmaxes
                 2-D targets, so weights per class cannot work there).
         """
-        if self._indices is None:
-            if self.label_mode == "multi_hot":
-                raise ValueError(
-                    "`class_weight()` is for single-label data: `fit(class_weight=...)` argmaxes "
-                    "multi-hot targets, so every row would get its first class's weight."
-                )
+        targets = self._source.targets
+        if targets is None:
             raise ValueError("`class_weight()` needs labels: this dataset has `label_mode=None`.")
-        return class_weights(
-            [self.label_encoder.classes[i] for i in self._indices], classes=self.label_encoder
-        )
+        if targets.multi_label:
+            raise ValueError(
+                "`class_weight()` is for single-label data: `fit(class_weight=...)` argmaxes "
+                "multi-hot targets, so every row would get its first class's weight."
+            )
+        return balanced_class_weights(targets.indices, self.label_encoder)
 
     def close(self):
         """Stops the loading threads or processes (they restart when needed)."""
         self._prefetcher.close()
-        self._batches.close()
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.update(_order=None, _lock=None)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
+        self._source.close()
 
     def __repr__(self):
         labels = (
@@ -636,52 +489,42 @@ class ManifestDataset(keras.utils.PyDataset):
             else "no labels"
         )
         return (
-            f"<ManifestDataset {self.num_samples} samples, {len(self)} batches of "
+            f"<{type(self).__name__} {self.num_samples} samples, {len(self)} batches of "
             f"{self.batch_size}, x {self.sample_shape} {self.sample_dtype.name}, {labels}>"
         )
-
-
-ON_ERROR = ("raise", "skip")
 
 
 class SkippedSamplesWarning(UserWarning):
     """Samples were skipped with `on_error='skip'`; `ds.skipped` lists them."""
 
 
-def _keras_is_building_model():
-    """Whether Keras is reading one batch only to build the model (`_symbolic_build`).
+def _keras_callers(dataset):
+    """The names of the Keras functions that called `dataset.on_epoch_end`, innermost first.
 
-    JAX and PyTorch do so inside an epoch before the first one, then start over;
-    that batch must not use up a place in the order.
+    Empty when your code called it. A subclass's `on_epoch_end` calling
+    `super()` is looked through. Keras ends an epoch from
+    `PyDatasetAdapter.on_epoch_end`, itself called by `EpochIterator` (`reset`
+    before the first epoch, after reading a batch to build the model, or at the
+    end of an epoch); tests check that Keras still does.
     """
     frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_name == "_symbolic_build" and frame.f_globals.get(
-            "__name__", ""
-        ).startswith("keras"):
-            return True
+    while frame is not None and frame.f_locals.get("self") is dataset:
         frame = frame.f_back
-    return False
+    names = []
+    while frame is not None and len(names) < 3:
+        if not frame.f_globals.get("__name__", "").startswith("keras."):
+            break
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return names
 
 
-def _pad(x, y, weights, size):
-    """Pads a short batch to `size` rows of zeros with zero weight."""
-    missing = size - len(x)
-    if missing <= 0:
-        return x, y, weights
-
-    def pad(a):
-        return np.concatenate([a, np.zeros((missing, *a.shape[1:]), a.dtype)])
-
-    return pad(x), pad(y), pad(weights)
-
-
-def _fingerprint(ds):
+def _fingerprint(ids, targets, spec):
     digest = hashlib.sha256()
-    digest.update("\0".join(ds.manifest.ids).encode())
-    if ds._targets is not None:
-        digest.update(np.ascontiguousarray(ds._targets).tobytes())
-    digest.update(f"{ds.shuffle}:{ds.drop_remainder}".encode())
+    digest.update("\0".join(ids).encode())
+    if targets is not None:
+        digest.update(targets.digest())
+    digest.update(f"{spec.shuffle}:{spec.drop_remainder}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -697,18 +540,31 @@ class _RestOfEpoch(keras.utils.PyDataset):
         return len(self.dataset) - self._start[1]
 
     def __getitem__(self, index):
-        if self.dataset._driven():
-            return self.dataset._serve_next()
+        dataset = self.dataset
+        index = operator.index(index)
+        if not 0 <= index < len(self):
+            raise IndexError(
+                f"Batch index out of range: expected 0 <= index < {len(self)}. "
+                f"Received: index={index}"
+            )
+        if dataset._epoch_start is not None:
+            return dataset._serve(dataset._stream.next(), ahead=True)
         epoch, start = self._start
-        return self.dataset._batch(
-            self.dataset.batch_rows(start + index, epoch), (epoch, start + index)
-        )
+        return dataset._serve((epoch, start + index))
+
+    def __iter__(self):
+        self.on_epoch_begin()
+        try:
+            for index in range(len(self)):
+                yield self[index]
+        finally:
+            self.on_epoch_end()
 
     def on_epoch_begin(self):
         self.dataset.on_epoch_begin()
 
     def on_epoch_end(self):
-        self.dataset.on_epoch_end()
+        self.dataset._end_epoch(_keras_callers(self))
 
 
 __all__ = ["ManifestDataset", "SkippedSamplesWarning"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 _MAX_LISTED = 10
 
 
@@ -94,6 +96,20 @@ class SampleError(ValueError):
 
     def __reduce__(self):
         return (type(self), (self.reason, self.path, self.line, self.id, self.batch))
+
+
+def check_int(name, value, minimum, allow_none=False, expected=None):
+    """`value` as an int, or a `ValueError` naming the argument `name`."""
+    if allow_none and value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or value < minimum
+    ):
+        expected = expected or f"an integer >= {minimum}" + (" or None" if allow_none else "")
+        raise ValueError(f"Invalid `{name}`: expected {expected}. Received: {name}={value!r}")
+    return int(value)
 
 
 def plural(count, word):

@@ -163,12 +163,15 @@ class LabelEncoder:
             The encoder itself.
 
         Raises:
-            ValueError: a label is empty, or, with `classes` given, unknown.
+            ValueError: a single-label sample is empty, or, with `classes`
+                given, a label is unknown. A multi-label sample may carry no
+                label at all (as scikit-learn's `MultiLabelBinarizer` allows):
+                it encodes as a row of zeros.
         """
         labels = list(labels)
         if self.multi_label:
-            flat = self._flat(labels)
-            empty = [i for i, label in enumerate(labels) if not self.split(label)]
+            flat = self._flat(labels)  # a sample with no label is the all-zero row
+            empty = []
         else:
             # Distinct labels first: there may be millions of rows and a few classes.
             flat = [_native(v) for v in dict.fromkeys(labels)]
@@ -181,6 +184,8 @@ class LabelEncoder:
                 "every sample needs a label."
             )
         if self._classes is None:
+            if not flat:
+                raise ValueError("Cannot learn classes: no sample carries a label.")
             self._set_classes(sort_classes(flat), source="labels")
         else:
             self._check_known(flat)
@@ -257,12 +262,10 @@ class LabelEncoder:
         Returns:
             A `float32` tensor of shape `(n, num_classes)`.
         """
-        import keras
-
         if self.multi_label:
             return self.multi_hot(labels)
         indices = self.encode(labels)
-        return keras.ops.one_hot(indices, self.num_classes, dtype="float32")
+        return Targets("categorical", self.num_classes, indices).tensor(np.arange(len(indices)))
 
     def multi_hot(self, labels):
         """Multi-hot rows through `keras.ops`, as a tensor of the active backend.
@@ -275,21 +278,14 @@ class LabelEncoder:
             A `float32` tensor of shape `(n, num_classes)`; a row has a 1 for
             each class the sample carries.
         """
-        import keras
-
         self._require_fitted()
-        rows = [self.split(label) if self.multi_label else [_native(label)] for label in labels]
-        self._check_known([n for row in rows for n in row])
-        width = max([len(row) for row in rows] + [1])
-        # Rows are padded with an extra class index that is sliced off after
-        # encoding, so a sample with no labels becomes a row of zeros on every
-        # backend (keras.ops.one_hot of an out-of-range index raises on torch).
-        pad = self.num_classes
-        padded = np.full((len(rows), width), pad, dtype=np.int32)
-        for i, row in enumerate(rows):
-            padded[i, : len(row)] = [self._index[n] for n in row]
-        encoded = keras.ops.multi_hot(padded, self.num_classes + 1, dtype="float32")
-        return encoded[:, : self.num_classes]
+        labels = list(labels)
+        if self.multi_label:
+            targets = Targets.from_labels(self, labels, "multi_hot")
+        else:
+            offsets = np.arange(len(labels) + 1)
+            targets = Targets("multi_hot", self.num_classes, self.encode(labels), offsets)
+        return targets.tensor(np.arange(len(labels)))
 
     def decode(self, encoded, threshold=0.5):
         """Class names from indices, one-hot rows or predicted probabilities.
@@ -413,32 +409,129 @@ def _to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
-def encode_targets(encoder, labels, mode):
-    """`(indices, targets)` for a `label_mode`, through `keras.ops`, as NumPy.
+class Targets:
+    """The labels of every row, held compactly and encoded one batch at a time.
+
+    Single-label data is one `int32` class index per row; multi-label data is
+    held sparse (each row's class indices), so the memory grows with the rows
+    and their labels, never with rows x classes. `encode(rows)` gives a batch's
+    `y` for the `label_mode`, one-hot and multi-hot through `keras.ops` on the
+    active backend, as NumPy.
 
     Args:
-        encoder: A fitted `LabelEncoder`.
-        labels: One label per sample.
         mode: `"int"`, `"categorical"`, `"binary"` or `"multi_hot"`.
-
-    Returns:
-        Class indices (`int32`, or `None` for multi-hot) and the `y` of every
-        sample: `int32 (n,)`, `float32 (n, classes)` or `float32 (n, 1)`.
+        num_classes: How many classes there are.
+        indices: Single-label: the class index of each row. Multi-label: the
+            class indices of every row, one row after the other.
+        offsets: Multi-label only: row `i` holds `indices[offsets[i]:offsets[i + 1]]`.
     """
-    import keras
 
-    if mode == "multi_hot":
-        return None, _float32(encoder.multi_hot(labels))
-    indices = encoder.encode(labels)
-    if mode == "int":
-        return indices, indices
-    if mode == "binary":
-        return indices, indices.astype(np.float32)[:, None]
-    return indices, _float32(keras.ops.one_hot(indices, encoder.num_classes, dtype="float32"))
+    def __init__(self, mode, num_classes, indices, offsets=None):
+        self.mode = mode
+        self.num_classes = int(num_classes)
+        self.indices = np.ascontiguousarray(indices, dtype=np.int32)
+        self.offsets = None if offsets is None else np.ascontiguousarray(offsets, dtype=np.int64)
+
+    @classmethod
+    def from_labels(cls, encoder, labels, mode):
+        """Targets for `labels` (one per row) with a fitted `LabelEncoder`."""
+        if mode != "multi_hot":
+            return cls(mode, encoder.num_classes, encoder.encode(labels))
+        rows = [encoder.split(label) for label in labels]
+        encoder._check_known([n for row in rows for n in row])
+        index = encoder._index
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(row) for row in rows], out=offsets[1:])
+        flat = np.fromiter(
+            (index[n] for row in rows for n in row), dtype=np.int32, count=int(offsets[-1])
+        )
+        return cls(mode, encoder.num_classes, flat, offsets)
+
+    @classmethod
+    def from_matrix(cls, hot):
+        """Multi-hot targets from a `(rows, classes)` array of 0/1."""
+        rows, columns = np.nonzero(np.asarray(hot))
+        offsets = np.zeros(len(hot) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(hot)), out=offsets[1:])
+        return cls("multi_hot", np.shape(hot)[1], columns, offsets)
+
+    def __len__(self):
+        return len(self.indices) if self.offsets is None else len(self.offsets) - 1
+
+    @property
+    def multi_label(self):
+        return self.offsets is not None
+
+    def classes_of(self, rows):
+        """Multi-label: the class indices of `rows`, as a `(len(rows), widest)` array
+        padded with `num_classes` (one past the last class)."""
+        rows = np.asarray(rows)
+        starts, ends = self.offsets[rows], self.offsets[rows + 1]
+        counts = ends - starts
+        padded = np.full((len(rows), int(counts.max(initial=0)) or 1), self.num_classes, np.int32)
+        for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist())):
+            padded[i, : b - a] = self.indices[a:b]
+        return padded
+
+    def encode(self, rows):
+        """The `y` of a batch of rows, as NumPy.
+
+        `int32 (n,)` for `"int"`, `float32 (n, 1)` for `"binary"`, `float32
+        (n, num_classes)` for `"categorical"` (`keras.ops.one_hot`) and
+        `"multi_hot"` (`keras.ops.multi_hot`; a row with no label is zeros).
+        """
+        if self.mode == "int":
+            return self.indices[rows]
+        if self.mode == "binary":
+            return self.indices[rows].astype(np.float32)[:, None]
+        import keras
+
+        return np.ascontiguousarray(
+            keras.ops.convert_to_numpy(self.tensor(rows)), dtype=np.float32
+        )
+
+    def tensor(self, rows):
+        """One-hot (`"categorical"`) or multi-hot rows as a `float32` tensor of the backend."""
+        import keras
+
+        if self.offsets is None:
+            return keras.ops.one_hot(self.indices[rows], self.num_classes, dtype="float32")
+        # The padding index (one past the last class) is sliced off, so a row
+        # with no label is zeros on every backend (torch's one-hot raises on an
+        # out-of-range index).
+        encoded = keras.ops.multi_hot(self.classes_of(rows), self.num_classes + 1, dtype="float32")
+        return encoded[:, : self.num_classes]
+
+    def digest(self):
+        """Bytes that identify the targets, for fingerprints."""
+        parts = [self.mode.encode(), str(self.num_classes).encode(), self.indices.tobytes()]
+        if self.offsets is not None:
+            parts.append(self.offsets.tobytes())
+        return b"\0".join(parts)
+
+    def balanced_weights(self):
+        """`sample_weights` of the rows, computed without a rows x classes matrix."""
+        if self.offsets is None:
+            offsets = np.arange(len(self.indices) + 1, dtype=np.int64)
+        else:
+            offsets = self.offsets
+        return _balanced(offsets, self.indices, self.num_classes)
 
 
-def _float32(tensor):
-    return np.ascontiguousarray(_to_numpy(tensor), dtype=np.float32)
+def _balanced(offsets, indices, num_classes):
+    """Per row, the mean balanced weight of its classes (1 for a row with none)."""
+    rows = len(offsets) - 1
+    counts = np.bincount(indices, minlength=num_classes)
+    present = counts > 0
+    weight = np.zeros(num_classes, dtype=np.float64)
+    weight[present] = rows / (present.sum() * counts[present])
+    per_row = np.diff(offsets)
+    owner = np.repeat(np.arange(rows), per_row)
+    totals = np.bincount(owner, weights=weight[indices], minlength=rows)
+    out = np.ones(rows, dtype=np.float64)
+    labelled = per_row > 0
+    out[labelled] = totals[labelled] / per_row[labelled]
+    return out.astype(np.float32)
 
 
 def class_weights(labels, classes=None):
@@ -471,7 +564,11 @@ def class_weights(labels, classes=None):
         )
     labels = list(labels)
     encoder = encoder.fit(labels) if encoder._classes is None else encoder
-    indices = encoder.encode(labels)
+    return balanced_class_weights(encoder.encode(labels), encoder)
+
+
+def balanced_class_weights(indices, encoder):
+    """`class_weights` from class indices: `{class_index: weight}`."""
     counts = np.bincount(indices, minlength=encoder.num_classes)
     empty = [encoder.classes[i] for i in np.flatnonzero(counts == 0)]
     if empty:
@@ -511,33 +608,18 @@ def sample_weights(labels, classes=None):
     encoder = classes if isinstance(classes, LabelEncoder) else None
     array = labels if isinstance(labels, np.ndarray) else None
     if array is not None and array.ndim == 2:
-        hot = array.astype(bool)
+        targets = Targets.from_matrix(array.astype(bool))
     elif array is not None and array.ndim == 1 and np.issubdtype(array.dtype, np.integer):
         width = encoder.num_classes if encoder is not None else int(array.max(initial=-1)) + 1
-        hot = np.zeros((len(array), width), dtype=bool)
-        hot[np.arange(len(array)), array] = True
+        targets = Targets("int", width, array)
     else:
         labels = list(labels)
         if encoder is None:
             multi = any(isinstance(v, list | tuple | set) for v in labels)
             encoder = LabelEncoder(classes=classes, multi_label=multi)
         if encoder._classes is None:
-            # A multi-label sample may carry no class (weight 1); fit on the others.
-            encoder = encoder.fit(
-                [v for v in labels if encoder.split(v)] if encoder.multi_label else labels
-            )
-        encoded = encoder.encode(labels)
-        if encoder.multi_label:
-            hot = encoded.astype(bool)
-        else:
-            hot = np.zeros((len(encoded), encoder.num_classes), dtype=bool)
-            hot[np.arange(len(encoded)), encoded] = True
-    counts = hot.sum(axis=0)
-    present = counts > 0
-    weight = np.zeros(hot.shape[1], dtype=np.float64)
-    weight[present] = len(hot) / (present.sum() * counts[present])
-    per_row = hot.sum(axis=1)
-    totals = hot.astype(np.float64) @ weight
-    out = np.ones(len(hot), dtype=np.float64)
-    out[per_row > 0] = totals[per_row > 0] / per_row[per_row > 0]
-    return out.astype(np.float32)
+            encoder = encoder.fit(labels)
+        targets = Targets.from_labels(
+            encoder, labels, "multi_hot" if encoder.multi_label else "int"
+        )
+    return targets.balanced_weights()

@@ -11,7 +11,7 @@ import string
 import numpy as np
 import pandas as pd
 
-from kdataset._parallel import usable_cores
+from kdataset._platform import usable_cores
 from kdataset.errors import ManifestError, Problem, listing, plural
 from kdataset.labels import _is_missing, _native
 
@@ -55,14 +55,43 @@ def _read_frame(source):
             f"Manifest file not found: {os.fspath(source)!r} (looked at {path!r})"
         )
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = pd.read_csv(
+            path,
+            sep=delimiter(path),
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+        )
     except pd.errors.EmptyDataError:
         frame = pd.DataFrame()
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise ManifestError(
             [Problem(f"the file is not a readable CSV: {e}")], source=path
         ) from None
+    # Headers, like every cell, are read without the spaces around them.
+    frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]
     return frame, path
+
+
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def delimiter(path):
+    """The delimiter of a CSV file: `,` unless its header has none and one of `;`, tab, `|`.
+
+    Spreadsheets export `;`-separated files where the decimal mark is a comma,
+    and tab-separated files are common too; the header tells which it is.
+    """
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            header = f.readline()
+    except OSError:
+        return ","
+    if "," in header:
+        return ","
+    counts = {d: header.count(d) for d in _OTHER_DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
 
 
 @functools.lru_cache(maxsize=8)
@@ -75,7 +104,7 @@ def _record_lines(path, stamp):
     """
     lines, start, header = [], 1, True
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        reader = csv.reader(f)
+        reader = csv.reader(f, delimiter=delimiter(path))
         for record in reader:
             if record:
                 if header:
@@ -135,25 +164,33 @@ def _missing_files(paths, chunk=50_000):
     return [i for i, p in enumerate(paths) if p and not exists(p)]
 
 
-def release_memory():
-    """Hands memory freed by reading back to the system.
+# Past this many missing files, say what the likely cause is.
+_HINT_AFTER = 10
 
-    Reading a large manifest leaves pyarrow's pool and the C allocator holding
-    hundreds of MB of freed temporaries; giving them back keeps a million-row
-    manifest at a few hundred MB.
+
+def _root_hint(manifest, missing, raw):
+    """Why many files are missing, when the cause is likely where relative paths resolve.
+
+    Returns a sentence, or `None` when the missing files do not look like paths
+    relative to another folder.
     """
-    import sys
-
-    arrow = sys.modules.get("pyarrow")
-    if arrow is not None:
-        arrow.default_memory_pool().release_unused()
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass  # not glibc
+    relative = [i for i in missing if raw[i] and not os.path.isabs(os.path.expanduser(raw[i]))]
+    if len(relative) < len(missing) // 2 or not relative:
+        return None
+    cwd = os.getcwd()
+    sample = relative[:20]
+    count = f"{len(missing):,} of the {len(manifest):,} files are missing"
+    if os.path.normpath(cwd) != os.path.normpath(manifest.root) and all(
+        os.path.exists(os.path.join(cwd, raw[i])) for i in sample
+    ):
+        return (
+            f"{count}: their relative paths resolve against {manifest.root!r}, but they are "
+            f"found under the working directory {cwd!r}: pass `root_dir`={cwd!r}"
+        )
+    return (
+        f"{count}: relative paths resolve against {manifest.root!r}; if they are relative "
+        "to another folder, pass `root_dir`"
+    )
 
 
 def place(frame, csv_path, i):
@@ -209,6 +246,9 @@ class Manifest:
             CSV file's folder (the working directory for a DataFrame).
         require_paths: Whether file paths are needed.
         check_files: Whether to check up front that every file exists.
+        empty_labels: Whether an empty label cell is allowed (a multi-label
+            sample with no label, split on a separator); otherwise it is a
+            problem.
 
     Attributes:
         frame: The DataFrame, as read.
@@ -232,8 +272,10 @@ class Manifest:
         root_dir=None,
         require_paths=True,
         check_files=True,
+        empty_labels=False,
     ):
         frame, csv_path = _read_frame(source)
+        self.empty_labels = bool(empty_labels)
         self.frame = frame
         self.source = csv_path
         self.id_column = id_column
@@ -292,9 +334,9 @@ class Manifest:
         if label_columns:
             self._read_labels(label_column, label_columns)
         if require_paths:
-            self._read_paths(path_column, path_template, fields)
+            raw = self._read_paths(path_column, path_template, fields)
             if check_files and self.paths is not None:
-                self._check_files(path_column)
+                self._check_files(path_column, raw)
 
     # -- pieces ----------------------------------------------------------
 
@@ -378,6 +420,8 @@ class Manifest:
         else:
             text = None
             empty = np.flatnonzero(column.isna().to_numpy()).tolist()
+        if self.empty_labels:
+            empty = []  # a sample with no label: the all-zero row
         for i in empty:
             self._problem("empty label", row=i, column=label_column)
         values = column.tolist()
@@ -412,9 +456,14 @@ class Manifest:
             for i in [i for i, v in enumerate(raw) if not v]:
                 self._problem("empty path", row=i, column=path_column)
         self.paths = _absolute(raw, self.root)
+        return raw
 
-    def _check_files(self, path_column):
-        for i in _missing_files(self.paths):
+    def _check_files(self, path_column, raw):
+        missing = _missing_files(self.paths)
+        hint = _root_hint(self, missing, raw) if len(missing) >= _HINT_AFTER else None
+        if hint is not None:
+            self.problems.append(Problem(hint))
+        for i in missing:
             self._problem("file not found", row=i, column=path_column, path=self.paths[i])
 
     def __len__(self):

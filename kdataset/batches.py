@@ -1,0 +1,199 @@
+"""The batch source: manifest rows in, the batch `(x, y, weight)` out.
+
+A pure function of the rows it is given: it loads them (through the loader and
+the packed cache, with threads or processes), leaves out or pads the samples
+that fail, reshapes `x`, and adds the targets and weights. It holds no epoch,
+no position and no lock: which rows come next is the stream's business, and
+every way a dataset serves a batch (indexing, `fit`, `rest_of_epoch`) goes
+through the same steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kdataset._parallel import ParallelLoader, WorkerDied
+from kdataset.cache import PackedCache, source_fingerprint
+from kdataset.errors import SampleError
+
+
+class BatchSource:
+    """Turns manifest rows into a batch.
+
+    `load(rows)` does the file work and may run in any thread (it imports no
+    backend); `assemble(rows, loaded)` finishes the batch in the thread that
+    serves it, where targets are one-hot or multi-hot encoded with `keras.ops`.
+
+    Args:
+        manifest: The `kdataset.manifest.Manifest` (paths, and how to name a row).
+        loader: The `kdataset.loaders.Loader`.
+        sample_shape: Shape of every sample as loaded.
+        sample_dtype: Its dtype.
+        targets: `kdataset.labels.Targets`, or `None` for batches of `x` alone.
+        weights: A `float32` weight per row, or `None`.
+        on_error: `"raise"` or `"skip"` a sample that fails to load.
+        pad_to: Pad every batch to this many rows with zero-weight zeros, or `None`.
+        x_shape: The shape each sample is given in the batch (a reshape of
+            `sample_shape`), or `None` to keep it.
+        cache: A path for a `PackedCache`, or `None`.
+        workers: Threads (or processes) that share the loading of a batch.
+        use_processes: Load with worker processes instead of threads.
+    """
+
+    def __init__(
+        self,
+        manifest,
+        loader,
+        sample_shape,
+        sample_dtype,
+        *,
+        targets=None,
+        weights=None,
+        on_error="raise",
+        pad_to=None,
+        x_shape=None,
+        cache=None,
+        workers=1,
+        use_processes=False,
+    ):
+        self.manifest = manifest
+        self.loader = loader
+        self.sample_shape, self.sample_dtype = tuple(sample_shape), np.dtype(sample_dtype)
+        self.targets = targets
+        self.weights = weights
+        self.skip = on_error == "skip"
+        self.pad_to = pad_to
+        self.x_shape = None if x_shape is None else tuple(x_shape)
+        self.cache = None
+        if cache is not None:
+            fingerprint = source_fingerprint(
+                manifest.paths, self.sample_shape, self.sample_dtype, loader
+            )
+            self.cache = PackedCache(
+                cache, fingerprint, len(manifest), self.sample_shape, self.sample_dtype
+            )
+        self._parallel = ParallelLoader(
+            loader, self.sample_shape, self.sample_dtype, workers, use_processes
+        )
+
+    @property
+    def from_memory(self):
+        """Whether every sample is served from the complete cache (no file work left)."""
+        return self.cache is not None and self.cache.complete
+
+    def __call__(self, rows, batch=None):
+        """The batch of `rows`; `batch` names it in errors, as `(epoch, index)`.
+
+        Returns:
+            `(batch, skipped)`: see `assemble`.
+        """
+        return self.assemble(rows, self.load(rows), batch)
+
+    def load(self, rows, split=True):
+        """Loads the samples of `rows` (from the cache where it has them).
+
+        Args:
+            rows: Manifest row positions.
+            split: Share the rows among the workers (a caller loading several
+                batches at once passes `False`).
+
+        Returns:
+            `(x, failures)` with failures `[(position, SampleError)]`, or the
+            `WorkerDied` error of a worker process that died.
+        """
+        paths = self.manifest.paths
+        try:
+            if self.cache is None:
+                return self._parallel.load(
+                    [paths[r] for r in rows.tolist()], skip=self.skip, split=split
+                )
+            x, have = self.cache.gather(rows)
+            if have.all():
+                return x, []
+            missing = np.flatnonzero(~have)
+            try:
+                loaded, failures = self._parallel.load(
+                    [paths[r] for r in rows[missing].tolist()], skip=self.skip, split=split
+                )
+            except WorkerDied as e:
+                raise WorkerDied(int(missing[e.position]), e.error) from None
+            x[missing] = loaded
+            ok = np.ones(len(missing), dtype=bool)
+            ok[[position for position, _ in failures]] = False
+            if not failures or self.skip:
+                self.cache.store(rows[missing[ok]], loaded[ok])
+            return x, [(int(missing[position]), error) for position, error in failures]
+        except WorkerDied as e:
+            return e
+
+    def assemble(self, rows, loaded, batch=None):
+        """Finishes a batch from what `load` gave.
+
+        Returns:
+            `(batch, skipped)`: the batch (`x`, `(x, y)` or `(x, y, weight)`)
+            and the `SampleError`s of the samples left out with
+            `on_error="skip"`.
+
+        Raises:
+            SampleError: a sample failed to load (with `on_error="raise"`), or
+                every sample of the batch failed.
+        """
+        if isinstance(loaded, WorkerDied):
+            raise self.error(int(rows[loaded.position]), loaded.error, batch)
+        x, failures = loaded
+        if self.x_shape is not None:
+            x = x.reshape((len(x), *self.x_shape))
+        keep, skipped = None, []
+        if failures:
+            if not self.skip:
+                position, error = failures[0]
+                raise self.error(int(rows[position]), error, batch)
+            keep = np.ones(len(rows), dtype=bool)
+            for position, error in failures:
+                keep[position] = False
+                skipped.append(self.error(int(rows[position]), error, batch))
+            if not keep.any() and self.pad_to is None:
+                first = skipped[0]
+                where = "" if batch is None else f" {batch[1]} (epoch {batch[0]})"
+                raise SampleError(
+                    f"every sample of batch{where} failed to load, so there is nothing left "
+                    f"to train on; the first: {first.path!r}: {first.reason}"
+                )
+        if self.targets is None:
+            return (x if keep is None else x[keep]), skipped
+        y = self.targets.encode(rows)
+        weights = None if self.weights is None else self.weights[rows]
+        if self.pad_to is not None:
+            weights = np.ones(len(rows), np.float32) if weights is None else weights.copy()
+            if keep is not None:  # a skipped sample becomes padding: the shape holds
+                weights[~keep] = 0.0
+                x[~keep] = 0
+                y[~keep] = 0
+                keep = None
+            x, y, weights = (_pad(a, self.pad_to) for a in (x, y, weights))
+        if keep is not None:
+            x, y = x[keep], y[keep]
+            weights = None if weights is None else weights[keep]
+        return ((x, y) if weights is None else (x, y, weights)), skipped
+
+    def error(self, row, error, batch=None):
+        """A `SampleError` for manifest row `row`, naming its line, id, file and batch."""
+        return SampleError(
+            error.reason,
+            path=self.manifest.paths[row],
+            line=self.manifest.where(row),
+            id=self.manifest.id_of(row),
+            batch=batch,
+        )
+
+    def close(self):
+        """Stops the loading threads or processes (they restart when needed)."""
+        self._parallel.close()
+
+
+def _pad(a, size):
+    """`a` with zero rows appended up to `size` rows."""
+    missing = size - len(a)
+    if missing <= 0:
+        return a
+    return np.concatenate([a, np.zeros((missing, *a.shape[1:]), a.dtype)])
