@@ -102,11 +102,7 @@ def check_int(name, value, minimum, allow_none=False, expected=None):
     """`value` as an int, or a `ValueError` naming the argument `name`."""
     if allow_none and value is None:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | np.integer)
-        or value < minimum
-    ):
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         expected = expected or f"an integer >= {minimum}" + (" or None" if allow_none else "")
         raise ValueError(f"Invalid `{name}`: expected {expected}. Received: {name}={value!r}")
     return int(value)

@@ -486,9 +486,7 @@ class Targets:
             return self.indices[rows].astype(np.float32)[:, None]
         import keras
 
-        return np.ascontiguousarray(
-            keras.ops.convert_to_numpy(self.tensor(rows)), dtype=np.float32
-        )
+        return np.ascontiguousarray(keras.ops.convert_to_numpy(self.tensor(rows)), dtype=np.float32)
 
     def tensor(self, rows):
         """One-hot (`"categorical"`) or multi-hot rows as a `float32` tensor of the backend."""

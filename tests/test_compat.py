@@ -69,3 +69,35 @@ def test_fit_trains_with_the_classic_generator(classic):
     history = model.fit(gen, validation_data=val, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2
     assert np.isfinite(history.history["val_loss"]).all()
+
+
+def test_padding_weights_and_the_rest_of_an_epoch_keep_the_classic_shape(classic):
+    ids, labels = classic
+    params = {"batch_size": 8, "dim": (2, 3, 2), "n_classes": 4, "seed": 0}
+    padded = kd.DataGenerator(ids, labels, pad_remainder=True, **params)
+    x, y, w = padded[5]
+    assert x.shape == (8, 2, 3, 2, 1) and y.shape == (8, 4) and w.tolist() == [1] * 5 + [0] * 3
+    weighted = kd.DataGenerator(ids, labels, sample_weight="balanced", **params)
+    x, y, w = weighted[0]
+    assert x.shape == (8, 2, 3, 2, 1) and w.shape == (8,)
+    gen = kd.DataGenerator(ids, labels, **params)
+    gen.set_state({**gen.get_state(), "position": 2})
+    rest = gen.rest_of_epoch()
+    assert len(rest) == 4
+    assert [b[0].shape for b in rest] == [(8, 2, 3, 2, 1)] * 3 + [(5, 2, 3, 2, 1)]
+    model = keras.Sequential(
+        [keras.Input((2, 3, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(4)]
+    )
+    model.compile("sgd", keras.losses.CategoricalCrossentropy(from_logits=True))
+    model.fit(padded, epochs=1, verbose=0)
+    model.fit(weighted, epochs=1, verbose=0)
+
+
+def test_a_custom_loop_reshuffles_the_classic_generator(classic):
+    ids, labels = classic
+    gen = kd.DataGenerator(ids, labels, batch_size=8, dim=(2, 3, 2), n_classes=4, seed=5)
+    epochs = []
+    for _ in range(2):
+        epochs.append([int(v) for i in range(len(gen)) for v in gen[i][0].reshape(-1, 12)[:, 0]])
+        gen.on_epoch_end()
+    assert epochs == [kd.epoch_order(45, 5, e).tolist() for e in range(2)]

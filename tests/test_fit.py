@@ -114,3 +114,12 @@ def test_fit_learns_and_validates(tmp_path):
         ds, validation_data=val, epochs=5, verbose=0, class_weight=ds.class_weight()
     )
     assert history.history["val_accuracy"][-1] == 1.0
+
+
+def test_predict_on_a_model_never_built_keeps_the_rows_in_order(tmp_path):
+    # JAX's predict reads one batch to build the model, then starts over.
+    ds = _dataset(tmp_path, shuffle=False, label_column=None)
+    model = keras.Sequential([keras.layers.Dense(N)])
+    predictions = model.predict(ds, verbose=0)
+    expected = model.predict(np.stack([np.full(4, i, "float32") for i in range(N)]), verbose=0)
+    np.testing.assert_allclose(predictions, expected, rtol=1e-5, atol=1e-6)

@@ -10,7 +10,7 @@ import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
 import kdataset as kd
-from tests.conftest import row_of
+from tests.conftest import row_of, write_samples
 
 
 def _numpy(tensor):
@@ -399,3 +399,55 @@ def test_explicit_classes_order_the_dataset_targets(samples):
 
     assert ds.classes == ["c", "a", "b"]
     assert [ds.classes[t] for t in targets] == [("a", "b", "c")[r % 3] for r in rows]
+
+
+def test_a_multi_label_sample_with_no_label_is_the_all_zero_row(tmp_path):
+    manifest = write_samples(tmp_path, 4, labels=["cat|dog", "", "dog", "|"])
+    ds = kd.ManifestDataset(
+        manifest, batch_size=4, label_mode="multi_hot", label_separator="|", shuffle=False
+    )
+    x, y = ds[0]
+    assert ds.classes == ["cat", "dog"]
+    assert y.tolist() == [[1, 1], [0, 0], [0, 1], [0, 0]]
+    encoder = kd.LabelEncoder(separator="|").fit(["cat", ""])
+    assert encoder.classes == ["cat"] and encoder.encode(["", "cat"]).tolist() == [[0], [1]]
+    # A single label stays required.
+    with pytest.raises(kd.ManifestError, match="line 3 of train.csv.*empty label"):
+        kd.ManifestDataset(manifest, label_mode="categorical")
+    with pytest.raises(ValueError, match="every sample needs a label"):
+        kd.LabelEncoder().fit(["cat", ""])
+
+
+def test_all_zero_label_columns_are_a_row_of_zeros(tmp_path):
+    manifest = write_samples(tmp_path, 3)
+    frame = pd.read_csv(manifest, dtype=str)
+    frame["cat"], frame["dog"] = ["1", "0", "0"], ["1", "0", "1"]
+    frame.to_csv(manifest, index=False)
+    ds = kd.ManifestDataset(
+        manifest, batch_size=3, label_column=["cat", "dog"], label_mode="multi_hot", shuffle=False
+    )
+    assert ds[0][1].tolist() == [[1, 1], [0, 0], [0, 1]]
+
+
+@pytest.mark.parametrize("mode", ["categorical", "multi_hot"])
+def test_label_memory_grows_with_rows_not_rows_times_classes(tmp_path, mode):
+    import tracemalloc
+
+    rows, classes = 3000, 30_000
+    labels = [f"c{i % classes:05d}" for i in range(rows)]
+    manifest = write_samples(tmp_path, rows, shape=(1,), labels=labels)
+    known = [f"c{i:05d}" for i in range(classes)]
+    separator = {"label_separator": "|"} if mode == "multi_hot" else {}
+    tracemalloc.start()
+    try:
+        ds = kd.ManifestDataset(
+            manifest, batch_size=8, label_mode=mode, classes=known, seed=0, **separator
+        )
+        x, y = ds[0]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert y.shape == (8, classes) and (y.sum(axis=1) == 1).all()
+    assert [known[j] for j in y.argmax(axis=1)] == [labels[r] for r in ds.batch_rows(0)]
+    # One float32 row per sample and class would be 360 MB; indices are 12 KB.
+    assert peak < 40 * 2**20, peak

@@ -105,3 +105,45 @@ def test_lines_are_real_lines_despite_blank_lines_and_multiline_cells(tmp_path):
         ("line 5 of m.csv", "empty label"),
         ("line 7 of m.csv", "file not found"),
     ]
+
+
+def test_every_dataset_argument_is_accepted(tmp_path):
+    manifest = write_samples(tmp_path, 5)
+    arguments = {
+        "pad_remainder": True,
+        "on_error": "skip",
+        "cache": tmp_path / "x.kdcache",
+        "drop_remainder": False,
+        "max_queue_size": 0,
+    }
+    assert kd.validate_manifest(manifest, **arguments) == []
+    with pytest.raises(ValueError, match="Invalid `on_error`"):
+        kd.validate_manifest(manifest, on_error="ignore")
+    with pytest.raises(TypeError, match="Unknown dataset argument 'label_colum'"):
+        kd.validate_manifest(manifest, label_colum="label")
+
+
+def test_deep_reports_a_corrupt_first_sample_and_the_others(tmp_path):
+    manifest = write_samples(tmp_path, 40)
+    for sample_id in ("0000", "0001", "0030"):
+        with open(os.path.join(tmp_path, "data", f"{sample_id}.npy"), "wb") as f:
+            f.write(b"garbage")
+    problems = kd.validate_manifest(manifest, deep=True)
+    assert [p.id for p in problems] == ["0000", "0001", "0030"]
+    assert all("not a readable .npy file" in p.message for p in problems)
+    (shallow,) = kd.validate_manifest(manifest)  # the shallow check stops at the first
+    assert shallow.id == "0000"
+
+
+def test_many_missing_files_say_where_they_are_found(tmp_path, monkeypatch):
+    manifest = write_samples(tmp_path / "project", 12)
+    os.makedirs(tmp_path / "lists")
+    moved = tmp_path / "lists" / "train.csv"
+    os.rename(manifest, moved)  # paths are relative to project/, not to lists/
+    monkeypatch.chdir(tmp_path / "project")
+    problems = kd.validate_manifest(moved)
+    hint, *missing = problems
+    assert hint.line is None and "12 of the 12 files are missing" in hint.message
+    assert f"pass `root_dir`={str(tmp_path / 'project')!r}" in hint.message
+    assert len(missing) == 12 and {p.message for p in missing} == {"file not found"}
+    assert kd.validate_manifest(moved, root_dir=tmp_path / "project") == []
