@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import itertools
 import numbers
-import os
 import warnings
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from kdataset.errors import listing, plural
+from kdataset.errors import ManifestError, listing, plural
 from kdataset.labels import LabelEncoder, _is_missing, _native, sort_classes
-from kdataset.manifest import _binary, _read_frame, place
+from kdataset.manifest import Manifest, _binary
 
 _SPLITS = ("train", "val", "test")
 _TRAIN = 0
@@ -126,40 +125,47 @@ class _Labels(NamedTuple):
 # -- reading the columns ---------------------------------------------------------------
 
 
-class _Rows:
-    """The manifest's frame, and how to name its rows: `line 3 of train.csv` or `row 5`."""
+class _Rows(Manifest):
+    """A manifest read as the dataset reads it, for its rows alone: no ids,
+    labels or paths are required. Rows are named by their line (`line 3 of
+    train.csv`, or `row 5` of a DataFrame) and, when there is an `id` column,
+    by their id; problems are collected in `problems`, as `Manifest` does."""
 
-    def __init__(self, frame, csv_path):
-        self.frame = frame
-        self.csv_path = csv_path
-        self.name = None if csv_path is None else os.path.basename(csv_path)
+    _row_ids = None
 
-    def where(self, i):
-        return place(self.frame, self.csv_path, i)
+    def __init__(self, source, label_column=None, empty_labels=False):
+        super().__init__(
+            source,
+            id_column=None,
+            label_column=label_column,
+            require_paths=False,
+            empty_labels=empty_labels,
+        )
 
-    def places(self, positions):
-        positions = list(positions)
-        shown = ", ".join(self.where(i) for i in positions[:_MAX_LISTED])
-        if len(positions) > _MAX_LISTED:
-            shown += f", ... ({len(positions)} in all)"
-        return shown
+    def id_of(self, i):
+        """The `id` cell of row `i` (`None` without an `id` column or when it is empty)."""
+        if self._row_ids is None:
+            one = list(self.frame.columns).count("id") == 1
+            self._row_ids = self._text("id") if one else []
+        return (self._row_ids[i] or None) if self._row_ids else None
 
     def require(self, argument, column):
-        columns = list(self.frame.columns)
-        of = "" if self.name is None else f" {self.name}"
-        if column not in self.frame.columns:
-            raise ValueError(
-                f"Invalid `{argument}`: expected a column of the manifest{of}. Received: "
-                f"{argument}={column!r}. Columns: {listing(columns)}"
+        """Notes a problem unless the manifest has exactly one column `column`."""
+        columns = [str(c) for c in self.frame.columns]
+        count = list(self.frame.columns).count(column)
+        if count == 0:
+            self._problem(
+                f"no column {column!r} (`{argument}`). Columns: {listing(columns)}", column=column
             )
-        if columns.count(column) > 1:
-            raise ValueError(
-                f"Invalid `{argument}`: the manifest{of} has {columns.count(column)} columns "
-                f"named {column!r}. Received: {argument}={column!r}"
-            )
+        elif count > 1:
+            self._problem(f"{count} columns named {column!r} (`{argument}`)", column=column)
 
     def values(self, column):
         return self.frame[column].tolist()
+
+    def raise_problems(self):
+        if self.problems:
+            raise ManifestError(self.problems, source=self.source)
 
 
 def _key(value):
@@ -167,82 +173,85 @@ def _key(value):
     return value.strip() if isinstance(value, str) else _native(value)
 
 
-def _hashable(rows, argument, column, keys):
-    for i, key in enumerate(keys):
-        try:
-            hash(key)
-        except TypeError:
-            raise ValueError(
-                f"Invalid `{argument}`: column {column!r} holds {type(key).__name__} values, "
-                f"which cannot be compared as labels, at {rows.where(i)}: {key!r}"
-            ) from None
+def _unhashable(rows, column, keys, what):
+    """Notes each key that cannot be counted (a dict, say); `True` if there is one.
+
+    `keys` holds one key per row, or (multi-label) one list of keys per row.
+    """
+    found = False
+    for i, row in enumerate(keys):
+        for key in row if isinstance(row, list) else [row]:
+            try:
+                hash(key)
+            except TypeError:
+                found = True
+                rows._problem(
+                    f"expected {what}, got a {type(key).__name__}: {key!r}", row=i, column=column
+                )
+    return found
 
 
 def _read_labels(rows, stratify, label_separator):
     """`(classes, class_of, label_sets)`: class names and, per row, one class index
-    (single-label) or a list of class indices (multi-label; the other is `None`)."""
+    (single-label) or a list of class indices (multi-label; the other is `None`).
+    `None` when a problem was noted in `rows`."""
     if isinstance(stratify, list):
         return _read_binary_columns(rows, stratify)
     values = rows.values(stratify)
     multi = label_separator is not None or any(isinstance(v, _LIST_LIKE) for v in values)
     if multi:
+        # A row without labels is allowed: it is the all-zero row.
         encoder = LabelEncoder(multi_label=True, separator=label_separator)
-        names = [list(dict.fromkeys(_key(x) for x in encoder.split(v))) for v in values]
-        for row in names:
-            _hashable(rows, "stratify", stratify, row)
+        names = [[_key(x) for x in encoder.split(v)] for v in values]
+        if _unhashable(rows, stratify, names, "a label"):
+            return None
+        names = [list(dict.fromkeys(row)) for row in names]
         classes = sort_classes(name for row in names for name in row)
         index = {c: j for j, c in enumerate(classes)}
         return classes, None, [[index[name] for name in row] for row in names]
     empty = [i for i, v in enumerate(values) if _is_missing(v)]
-    if empty:
-        raise ValueError(
-            f"Invalid `stratify`: column {stratify!r} has {plural(len(empty), 'empty label')}, "
-            f"at {rows.places(empty)}. Every row needs a label to be stratified on."
-        )
+    for i in empty:
+        rows._problem("empty label", row=i, column=stratify)
     keys = [_key(v) for v in values]
-    _hashable(rows, "stratify", stratify, keys)
+    if _unhashable(rows, stratify, keys, "a label") or empty:
+        return None
     classes = sort_classes(keys)
     index = {c: j for j, c in enumerate(classes)}
     return classes, np.array([index[k] for k in keys], dtype=np.int64), None
 
 
 def _read_binary_columns(rows, columns):
-    bad = []
     matrix = np.zeros((len(rows.frame), len(columns)), dtype=bool)
+    bad = False
     for j, column in enumerate(columns):
         for i, value in enumerate(rows.values(column)):
             bit = _binary(value)
             if bit is None:
-                bad.append((i, column, value))
+                bad = True
+                what = (
+                    "empty label"
+                    if _is_missing(value)
+                    else f"expected 0 or 1, got {_native(value)!r}"
+                )
+                rows._problem(what, row=i, column=column)
             else:
                 matrix[i, j] = bool(bit)
     if bad:
-        shown = "; ".join(
-            f"{rows.where(i)}, column {column!r}: "
-            + ("empty" if _is_missing(value) else repr(_native(value)))
-            for i, column, value in bad[:_MAX_LISTED]
-        )
-        more = f"; ... ({len(bad)} in all)" if len(bad) > _MAX_LISTED else ""
-        raise ValueError(
-            "Invalid `stratify`: a list of columns holds one 0/1 column per label, but "
-            f"{plural(len(bad), 'cell')} {'is' if len(bad) == 1 else 'are'} neither 0 nor 1: "
-            f"{shown}{more}"
-        )
+        return None
     return list(columns), None, [np.flatnonzero(row).tolist() for row in matrix]
 
 
 def _read_groups(rows, group):
-    """Group index per row, numbered in order of first appearance."""
+    """Group index per row, numbered in order of first appearance, or `None` when a
+    problem was noted in `rows`. Every row needs a group, or rows of one group
+    could end up in two splits."""
     values = rows.values(group)
     empty = [i for i, v in enumerate(values) if _is_missing(v)]
-    if empty:
-        raise ValueError(
-            f"Invalid `group`: column {group!r} has {plural(len(empty), 'empty value')}, at "
-            f"{rows.places(empty)}. Every row needs a group, or rows of one group could end "
-            "up in two splits."
-        )
+    for i in empty:
+        rows._problem("empty group value", row=i, column=group)
     keys = [_key(v) for v in values]
-    _hashable(rows, "group", group, keys)
+    if _unhashable(rows, group, keys, "a group value") or empty:
+        return None
     number = {}
     return np.array([number.setdefault(k, len(number)) for k in keys], dtype=np.int64)
 
@@ -495,7 +504,7 @@ def _report(assignment, totals, fractions, labels, group, n_groups):
     present = [s for s in asked if sizes[s]]
     missing = [c for c in range(len(classes)) if any(table[c, s] == 0 for s in present)]
     if missing:
-        word = "label" if multi else "class"
+        word, words = ("label", "labels") if multi else ("class", "classes")
         details = [
             f"{classes[c]!r} has {plural(int(table[c].sum()), 'row')}: "
             + ", ".join(f"{table[c, s]} in {_SPLITS[s]}" for s in asked)
@@ -517,7 +526,8 @@ def _report(assignment, totals, fractions, labels, group, n_groups):
             )
         verb = "is" if len(missing) == 1 else "are"
         messages.append(
-            f"Stratifying on {what}: {plural(len(missing), word)} {verb} missing from a split: "
+            f"Stratifying on {what}: {len(missing)} {word if len(missing) == 1 else words} "
+            f"{verb} missing from a split: "
             f"{'; '.join(details)}. {why}"
         )
     return messages
@@ -581,9 +591,14 @@ def split_manifest(
         index; a CSV input gets the row positions as index (line = index + 2).
 
     Raises:
-        ValueError: an argument is out of range; a `stratify` or `group` column
-            is missing; a label or group value is empty (naming its lines); the
-            manifest has no rows.
+        ValueError: an argument is out of range or of the wrong kind (checked
+            before the manifest is read).
+        ManifestError: (a `ValueError`) the manifest cannot be split as asked:
+            it has no rows or is not a readable CSV, a `stratify` or `group`
+            column is missing, a single-label `stratify` value or a `group`
+            value is empty, a 0/1 column holds anything else, or a value cannot
+            be counted (a dict, say). Its `problems` list every one of them,
+            each with its line (or DataFrame row), id and column.
         TypeError: `manifest` is neither a path nor a DataFrame.
         FileNotFoundError: the CSV file does not exist.
 
@@ -604,31 +619,28 @@ def split_manifest(
     {'cat': 3, 'dog': 2}
     """
     val, test, stratify, seed = _check_arguments(val, test, stratify, group, seed, label_separator)
-    frame, csv_path = _read_frame(manifest)
-    rows = _Rows(frame, csv_path)
-    n = len(frame)
-    if n == 0:
-        where = "" if csv_path is None else f" {rows.name}"
-        raise ValueError(
-            f"Invalid `manifest`: expected at least one row to split. Received: the manifest"
-            f"{where} has no rows"
-        )
+    rows = _Rows(manifest)
+    rows.raise_problems()
+    frame, n = rows.frame, len(rows)
     if stratify is not None:
         for column in stratify if isinstance(stratify, list) else [stratify]:
             rows.require("stratify", column)
     if group is not None:
         rows.require("group", group)
+    rows.raise_problems()
 
+    read = None if stratify is None else _read_labels(rows, stratify, label_separator)
+    group_of = None if group is None else _read_groups(rows, group)
+    rows.raise_problems()
     labels = None
-    if stratify is not None:
-        classes, class_of, label_sets = _read_labels(rows, stratify, label_separator)
+    if read is not None:
+        classes, class_of, label_sets = read
         multi = class_of is None
         what = (
             f"columns {listing(stratify)}" if isinstance(stratify, list) else f"column {stratify!r}"
         )
         class_sets = label_sets if multi else [[c] for c in class_of.tolist()]
         labels = _Labels(classes, class_sets, what, multi)
-    group_of = None if group is None else _read_groups(rows, group)
 
     fractions = (1.0 - val - test, val, test)
     n_val, n_test = round(val * n), round(test * n)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 
 from kdataset.errors import ManifestError
 from kdataset.labels import LabelEncoder
-from kdataset.manifest import Manifest
+from kdataset.split import _Rows
 
 
 @dataclasses.dataclass
@@ -55,31 +56,28 @@ class LabelStats:
         return f"{self.table.to_string()}\n{self.summary()}"
 
 
-def _columns(source):
-    """The column names of a DataFrame, or of a CSV file from its header alone."""
-    if isinstance(source, pd.DataFrame):
-        return list(source.columns)
-    try:
-        return list(pd.read_csv(source, nrows=0).columns)
-    except (OSError, ValueError, pd.errors.ParserError):
-        return []  # reading the manifest itself reports what is wrong
-
-
 def label_stats(manifests, label_column="label", label_separator=None):
     """Counts the samples of each class, in one manifest or in several (such as splits).
 
     Args:
         manifests: A CSV path or DataFrame, or a dict of them by name (for
-            instance the output of `split_manifest`).
+            instance the output of `split_manifest`, where an empty split
+            counts no rows).
         label_column: The column of labels, or a list of 0/1 columns.
         label_separator: For multi-label data in one column, the string between
-            labels (`"|"` in `"cat|dog"`).
+            labels (`"|"` in `"cat|dog"`). A row whose cell is empty has no
+            label: it counts in `rows`, under no class.
 
     Returns:
         A `LabelStats`.
 
     Raises:
-        ManifestError: a column is missing or a label is empty (named with its line).
+        ManifestError: a manifest has no rows, a column is missing, a label is
+            empty (single-label) or a 0/1 column holds anything else; every
+            problem is listed, with its line, id (when there is an `id` column)
+            and column.
+        TypeError: a manifest is neither a path nor a DataFrame.
+        FileNotFoundError: a CSV file does not exist.
 
     Example:
 
@@ -97,23 +95,32 @@ def label_stats(manifests, label_column="label", label_separator=None):
         multi_label=multi_column or label_separator is not None,
         separator=label_separator,
     )
-    read = {}
-    for name, source in named.items():
-        id_column = "id" if "id" in _columns(source) else None  # only to name rows in errors
-        manifest = Manifest(
-            source, id_column=id_column, label_column=label_column, require_paths=False
-        )
+    # Read as the dataset reads it (`;` and tab-separated files too), once;
+    # a multi-label row with an empty cell has no label.
+    manifests = {
+        name: _Rows(source, label_column=label_column, empty_labels=label_separator is not None)
+        for name, source in named.items()
+    }
+    any_rows = any(len(m) for m in manifests.values())
+    read, rows = {}, {}
+    for name, manifest in manifests.items():
+        if len(manifest) == 0 and any_rows:
+            # An empty split (`test` of `split_manifest(..., test=0)`) counts no rows.
+            read[name] = np.zeros((0, len(label_column)), np.int8) if multi_column else []
+            rows[name] = 0
+            continue
         if manifest.problems:
             raise ManifestError(manifest.problems, source=manifest.source or name)
-        read[name] = manifest
+        read[name] = manifest.labels
+        rows[name] = len(manifest)
     if multi_column:
-        counts = {name: m.labels.sum(axis=0).tolist() for name, m in read.items()}
+        counts = {name: labels.sum(axis=0).tolist() for name, labels in read.items()}
     else:
-        everything = [label for m in read.values() for label in m.labels]
+        everything = [label for labels in read.values() for label in labels]
         encoder.fit(everything)
         counts = {}
-        for name, m in read.items():
-            encoded = encoder.encode(m.labels)
+        for name, labels in read.items():
+            encoded = encoder.encode(labels)
             if encoder.multi_label:
                 counts[name] = encoded.sum(axis=0).astype(int).tolist()
             else:
@@ -126,4 +133,4 @@ def label_stats(manifests, label_column="label", label_separator=None):
     table = pd.DataFrame(counts, index=pd.Index(encoder.classes, name="class"), dtype="int64")
     if len(named) > 1:
         table["total"] = table.sum(axis=1)
-    return LabelStats(table=table, rows={n: len(m) for n, m in read.items()}, label_encoder=encoder)
+    return LabelStats(table=table, rows=rows, label_encoder=encoder)

@@ -406,13 +406,13 @@ def test_a_multi_label_sample_with_no_label_is_the_all_zero_row(tmp_path):
     ds = kd.ManifestDataset(
         manifest, batch_size=4, label_mode="multi_hot", label_separator="|", shuffle=False
     )
-    x, y = ds[0]
+    _, y = ds[0]
     assert ds.classes == ["cat", "dog"]
     assert y.tolist() == [[1, 1], [0, 0], [0, 1], [0, 0]]
     encoder = kd.LabelEncoder(separator="|").fit(["cat", ""])
     assert encoder.classes == ["cat"] and encoder.encode(["", "cat"]).tolist() == [[0], [1]]
     # A single label stays required.
-    with pytest.raises(kd.ManifestError, match="line 3 of train.csv.*empty label"):
+    with pytest.raises(kd.ManifestError, match=r"line 3 of train\.csv.*empty label"):
         kd.ManifestDataset(manifest, label_mode="categorical")
     with pytest.raises(ValueError, match="every sample needs a label"):
         kd.LabelEncoder().fit(["cat", ""])
@@ -443,7 +443,7 @@ def test_label_memory_grows_with_rows_not_rows_times_classes(tmp_path, mode):
         ds = kd.ManifestDataset(
             manifest, batch_size=8, label_mode=mode, classes=known, seed=0, **separator
         )
-        x, y = ds[0]
+        _, y = ds[0]
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import train_test_split
 
+from kdataset.errors import ManifestError, Problem
 from kdataset.split import SplitWarning, split_manifest
 
 SPLITS = ("train", "val", "test")
@@ -655,38 +656,45 @@ def test_bad_arguments_are_named(kwargs, message, tmp_path):
 def test_missing_column_is_named_with_the_columns(argument, tmp_path):
     path = _write_csv(tmp_path, _frame(5, labels="abcab"))
 
-    with pytest.raises(ValueError) as from_csv:
+    with pytest.raises(ManifestError) as from_csv:
         split_manifest(path, **{argument: "lable"})
-    with pytest.raises(ValueError) as from_frame:
+    with pytest.raises(ManifestError) as from_frame:
         split_manifest(_frame(5, labels="abcab"), **{argument: "lable"})
 
-    assert str(from_csv.value) == (
-        f"Invalid `{argument}`: expected a column of the manifest train.csv. Received: "
-        f"{argument}='lable'. Columns: 'id', 'path', 'label'"
-    )
-    assert "Columns: 'id', 'path', 'label'" in str(from_frame.value)
+    expected = [
+        Problem(f"no column 'lable' (`{argument}`). Columns: 'id', 'path', 'label'", column="lable")
+    ]
+    assert from_csv.value.problems == from_frame.value.problems == expected
+    assert from_csv.value.source == os.path.abspath(path)
+    assert str(from_csv.value).startswith(f"Invalid manifest {os.path.abspath(path)}: 1 problem")
 
 
-def test_missing_binary_column_is_named():
+def test_every_missing_column_is_named():
     frame = _frame(4)
     frame["cat"] = [0, 1, 0, 1]
 
-    with pytest.raises(
-        ValueError, match=r"Received: stratify='dog'\. Columns: 'id', 'path', 'cat'"
-    ):
-        split_manifest(frame, stratify=["cat", "dog"])
+    with pytest.raises(ManifestError) as info:
+        split_manifest(frame, stratify=["cat", "dog"], group="room")
+
+    columns = "Columns: 'id', 'path', 'cat'"
+    assert info.value.problems == [
+        Problem(f"no column 'dog' (`stratify`). {columns}", column="dog"),
+        Problem(f"no column 'room' (`group`). {columns}", column="room"),
+    ]
 
 
 def test_empty_labels_are_named_by_line_in_a_csv(tmp_path):
     path = _write_csv(tmp_path, _frame(6, labels=["a", "", "b", "a", " ", "b"]))
 
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ManifestError) as info:
         split_manifest(path, stratify="label")
 
-    assert str(info.value) == (
-        "Invalid `stratify`: column 'label' has 2 empty labels, at line 3 of train.csv, "
-        "line 6 of train.csv. Every row needs a label to be stratified on."
-    )
+    assert isinstance(info.value, ValueError)
+    assert info.value.problems == [
+        Problem("empty label", line="line 3 of train.csv", id="0001", column="label"),
+        Problem("empty label", line="line 6 of train.csv", id="0004", column="label"),
+    ]
+    assert "line 3 of train.csv, id '0001', column 'label': empty label" in str(info.value)
 
 
 def test_empty_labels_are_named_by_index_label_in_a_dataframe():
@@ -694,57 +702,107 @@ def test_empty_labels_are_named_by_index_label_in_a_dataframe():
         {"label": ["a", None, "b", np.nan]}, index=np.array([3, 5, 8, 13], dtype=np.int64)
     )
 
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ManifestError) as info:
         split_manifest(frame, stratify="label")
 
-    assert "2 empty labels, at row 5, row 13." in str(info.value)
+    assert info.value.problems == [
+        Problem("empty label", line="row 5", column="label"),
+        Problem("empty label", line="row 13", column="label"),
+    ]
     assert "np.int64" not in str(info.value)
 
 
-def test_many_empty_labels_are_counted_not_all_listed():
+def test_many_empty_labels_are_all_kept_and_the_message_counts_them():
     frame = pd.DataFrame({"label": [""] * 25})
 
-    with pytest.raises(
-        ValueError, match=r"25 empty labels, at row 0, .*row 9, \.\.\. \(25 in all\)"
-    ):
+    with pytest.raises(ManifestError) as info:
         split_manifest(frame, stratify="label")
+
+    assert [p.line for p in info.value.problems] == [f"row {i}" for i in range(25)]
+    assert {p.message for p in info.value.problems} == {"empty label"}
+    message = str(info.value)
+    assert "25 problems found" in message
+    assert "row 9, column 'label'" in message and "row 10," not in message
+    assert message.endswith("... and 15 more.")
+
+
+def test_multi_label_rows_without_labels_are_allowed(tmp_path):
+    # An empty cell is a row with no label (the all-zero row), not a problem.
+    tags = ["a|b", "", "b", "a", "", "b|c", "c", "a"] * 5
+    frame = _frame(len(tags))
+    frame["tags"] = tags
+    path = _write_csv(tmp_path, frame)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SplitWarning)
+        splits = split_manifest(path, val=0.25, stratify="tags", label_separator="|", seed=1)
+
+    _assert_partition(splits, pd.read_csv(path, dtype=str, keep_default_na=False))
+    assert sum(part["tags"].eq("").sum() for part in splits.values()) == 10
+    assert abs(len(splits["val"]) - 10) <= 1
 
 
 def test_bad_binary_cells_are_named():
     frame = pd.DataFrame({"cat": [1, 0, "yes"], "dog": [0, None, 1]}, index=["x", "y", "z"])
 
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ManifestError) as info:
         split_manifest(frame, stratify=["cat", "dog"])
 
-    message = str(info.value)
-    assert "2 cells are neither 0 nor 1" in message
-    assert "row 'z', column 'cat': 'yes'" in message
-    assert "row 'y', column 'dog': empty" in message
+    assert info.value.problems == [
+        Problem("expected 0 or 1, got 'yes'", line="row 'z'", column="cat"),
+        Problem("empty label", line="row 'y'", column="dog"),
+    ]
 
 
 def test_empty_group_values_are_named(tmp_path):
     path = _write_csv(tmp_path, _frame(4, groups=["p1", "", "p2", "p1"]))
 
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ManifestError) as info:
         split_manifest(path, group="patient")
 
-    assert str(info.value).startswith(
-        "Invalid `group`: column 'patient' has 1 empty value, at line 3 of train.csv."
-    )
+    assert info.value.problems == [
+        Problem("empty group value", line="line 3 of train.csv", id="0001", column="patient")
+    ]
 
 
-@pytest.mark.parametrize("content", ["", "id,label,path\n"], ids=["no-header", "header-only"])
-def test_empty_csv_is_refused(content, tmp_path):
+def test_label_and_group_problems_are_listed_together(tmp_path):
+    frame = _frame(5, labels=["a", "", "b", "a", "b"], groups=["p1", "p1", "p2", "", "p3"])
+    path = _write_csv(tmp_path, frame)
+
+    with pytest.raises(ManifestError) as info:
+        split_manifest(path, stratify="label", group="patient")
+
+    assert info.value.problems == [
+        Problem("empty label", line="line 3 of train.csv", id="0001", column="label"),
+        Problem("empty group value", line="line 5 of train.csv", id="0003", column="patient"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "the manifest has no rows and no header"),
+        ("id,label,path\n", "the manifest has no rows"),
+    ],
+    ids=["no-header", "header-only"],
+)
+def test_empty_csv_is_refused(content, message, tmp_path):
     path = tmp_path / "empty.csv"
     path.write_text(content)
 
-    with pytest.raises(ValueError, match=r"expected at least one row to split.*empty\.csv"):
+    with pytest.raises(ManifestError) as info:
         split_manifest(path, stratify="label")
+
+    assert info.value.problems == [Problem(message)]
+    assert info.value.source == str(path)
+    assert "empty.csv" in str(info.value)
 
 
 def test_empty_dataframe_is_refused():
-    with pytest.raises(ValueError, match="Invalid `manifest`: expected at least one row"):
+    with pytest.raises(ManifestError) as info:
         split_manifest(pd.DataFrame({"label": []}))
+
+    assert info.value.problems == [Problem("the manifest has no rows")]
 
 
 def test_not_a_manifest_and_missing_file(tmp_path):
@@ -754,10 +812,67 @@ def test_not_a_manifest_and_missing_file(tmp_path):
         split_manifest(tmp_path / "nowhere.csv")
 
 
-def test_unhashable_labels_are_named():
-    frame = pd.DataFrame({"patient": ["a", {"b": 1}]})
+def test_unhashable_values_are_named():
+    frame = pd.DataFrame({"id": ["x", "y"], "patient": ["a", {"b": 1}], "label": [{"c": 2}, "d"]})
 
-    with pytest.raises(
-        ValueError, match=r"Invalid `group`: column 'patient' holds dict values.*row 1"
+    with pytest.raises(ManifestError) as info:
+        split_manifest(frame, stratify="label", group="patient")
+
+    assert info.value.problems == [
+        Problem("expected a label, got a dict: {'c': 2}", line="row 0", id="x", column="label"),
+        Problem(
+            "expected a group value, got a dict: {'b': 1}", line="row 1", id="y", column="patient"
+        ),
+    ]
+
+    frame = pd.DataFrame({"tags": [["a"], ["b", {"c": 2}]]})
+    with pytest.raises(ManifestError) as info:
+        split_manifest(frame, stratify="tags")
+
+    assert info.value.problems == [
+        Problem("expected a label, got a dict: {'c': 2}", line="row 1", column="tags")
+    ]
+
+
+# -- other delimiters --------------------------------------------------------------
+
+
+@quiet
+@pytest.mark.parametrize("sep", [";", "\t"], ids=["semicolon", "tab"])
+def test_semicolon_and_tab_separated_csvs_split_like_comma_separated_ones(sep, tmp_path):
+    rng = np.random.default_rng(0)
+    frame = _frame(90, labels=_imbalanced([50, 30, 10]), groups=[f"p{i // 3}" for i in range(90)])
+    frame["tags"] = ["|".join(rng.choice(list("abc"), size=rng.integers(0, 3))) for _ in range(90)]
+    comma = _write_csv(tmp_path, frame)
+    other = os.path.join(tmp_path, "other.csv")
+    frame.to_csv(other, index=False, sep=sep)
+
+    for kwargs in (
+        {},
+        {"stratify": "label"},
+        {"group": "patient", "stratify": "label"},
+        {"stratify": "tags", "label_separator": "|"},
     ):
-        split_manifest(frame, group="patient")
+        ours = split_manifest(other, val=0.2, test=0.1, seed=3, **kwargs)
+        reference = split_manifest(comma, val=0.2, test=0.1, seed=3, **kwargs)
+        assert _positions(ours) == _positions(reference)
+        for name in SPLITS:
+            pd.testing.assert_frame_equal(ours[name], reference[name])
+    stratified = split_manifest(other, val=0.2, test=0.1, stratify="label", seed=3)
+    got = _class_counts(stratified)
+    for j, count in enumerate([50, 30, 10]):
+        for name, fraction in zip(SPLITS, (0.7, 0.2, 0.1)):
+            assert abs(got[name].get(f"c{j}", 0) - fraction * count) < 1, (name, j)
+
+
+def test_problems_in_a_semicolon_separated_csv_are_named_by_line(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("id;label\n001;cat\n002;\n003;dog\n004; \n")
+
+    with pytest.raises(ManifestError) as info:
+        split_manifest(path, stratify="label")
+
+    assert info.value.problems == [
+        Problem("empty label", line="line 3 of train.csv", id="002", column="label"),
+        Problem("empty label", line="line 5 of train.csv", id="004", column="label"),
+    ]

@@ -7,6 +7,7 @@ import pytest
 from sklearn.utils.class_weight import compute_sample_weight
 
 import kdataset as kd
+from kdataset.errors import Problem
 from tests.conftest import row_of, write_samples
 
 
@@ -96,9 +97,68 @@ def test_label_stats_per_split_and_multi_label():
 
 
 def test_label_stats_names_an_empty_label(tmp_path):
-    manifest = write_samples(tmp_path, 3, labels=["a", "", "b"])
-    with pytest.raises(kd.ManifestError, match=r"line 3 of train\.csv.*empty label"):
+    manifest = write_samples(tmp_path, 4, labels=["a", "", "b", " "])
+    with pytest.raises(kd.ManifestError, match=r"line 3 of train\.csv.*empty label") as info:
         kd.label_stats(manifest)
+    assert info.value.problems == [
+        Problem("empty label", line="line 3 of train.csv", id="0001", column="label"),
+        Problem("empty label", line="line 5 of train.csv", id="0003", column="label"),
+    ]
+
+
+def test_label_stats_refuses_a_manifest_without_rows_unless_other_splits_have_some():
+    empty = pd.DataFrame({"label": []})
+    with pytest.raises(kd.ManifestError) as info:
+        kd.label_stats(empty)
+    assert info.value.problems == [Problem("the manifest has no rows")]
+    with pytest.raises(kd.ManifestError):
+        kd.label_stats({"train": empty, "val": empty})
+    stats = kd.label_stats({"train": pd.DataFrame({"label": ["a", "b"]}), "test": empty})
+    assert stats.table.to_dict() == {
+        "train": {"a": 1, "b": 1},
+        "test": {"a": 0, "b": 0},
+        "total": {"a": 1, "b": 1},
+    }
+
+
+@pytest.mark.parametrize("sep", [";", "\t"], ids=["semicolon", "tab"])
+def test_label_stats_reads_semicolon_and_tab_separated_csvs(sep, tmp_path):
+    frame = pd.DataFrame(
+        {"id": [f"{i:03d}" for i in range(7)], "label": ["b", "a", "b", "c", "b", "a", "10"]}
+    )
+    path = tmp_path / "train.csv"
+    frame.to_csv(path, index=False, sep=sep)
+
+    stats = kd.label_stats(path)
+
+    assert stats.table["samples"].to_dict() == {"10": 1, "a": 2, "b": 3, "c": 1}
+    assert stats.rows == {"samples": 7}
+    path.write_text(path.read_text().replace(f"004{sep}b", f"004{sep}"))
+    with pytest.raises(kd.ManifestError) as info:
+        kd.label_stats(path)
+    assert info.value.problems == [
+        Problem("empty label", line="line 6 of train.csv", id="004", column="label")
+    ]
+
+
+def test_label_stats_counts_an_empty_multi_label_cell_under_no_class(tmp_path):
+    frame = pd.DataFrame({"id": list("uvwxy"), "tags": ["a|b", "", "b", " ", "a"]})
+    path = tmp_path / "train.csv"
+    frame.to_csv(path, index=False)
+
+    stats = kd.label_stats(path, label_column="tags", label_separator="|")
+
+    assert stats.table["samples"].to_dict() == {"a": 2, "b": 2}
+    assert stats.rows == {"samples": 5}
+    # The same rows, split: the rows without labels are counted in their split.
+    splits = kd.split_manifest(path, val=0.4, stratify="tags", label_separator="|", seed=0)
+    per_split = kd.label_stats(splits, label_column="tags", label_separator="|")
+    assert per_split.table["total"].to_dict() == {"a": 2, "b": 2}
+    assert per_split.rows == {name: len(part) for name, part in splits.items()}
+    assert per_split.rows["test"] == 0 and sum(per_split.rows.values()) == 5
+    with_nan = pd.DataFrame({"tags": ["a|b", None, np.nan, "b"]})
+    counted = kd.label_stats(with_nan, label_column="tags", label_separator="|")
+    assert counted.table["samples"].to_dict() == {"a": 1, "b": 2}
 
 
 @pytest.mark.parametrize(
