@@ -7,12 +7,20 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import re
 import sys
+import warnings
 
 import kdataset
 
 _EPILOG = "Run `kdataset COMMAND --help` for the options of a command."
+_MAX_ROWS = 20
+_MAX_KINDS = 5
+# A Python argument name as messages write it: `name`, `name=...`, or name= after
+# "Received: " or ", ".
+_ARGUMENT = re.compile(r"(?<=`)(\w+)(?=[`=])|(?:(?<=Received: )|(?<=, ))(\w+)(?==)")
 
 
 def _add_label_options(parser, modes=True):
@@ -92,6 +100,11 @@ def build_parser():
     validate.add_argument(
         "--deep", action="store_true", help="load every sample, not just the first"
     )
+    validate.add_argument(
+        "--all",
+        action="store_true",
+        help=f"list every problem (default: the first {_MAX_ROWS}, then counts per kind)",
+    )
 
     stats = commands.add_parser(
         "stats",
@@ -153,6 +166,22 @@ class _Failure(Exception):
     """An error to print as one line."""
 
 
+def _flags(parser, command):
+    """`{dest: flag}` of a command's options, e.g. `path_template` -> `--path-template`."""
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    flags = {}
+    for action in commands.choices[command]._actions:
+        long = [s for s in action.option_strings if s.startswith("--")]
+        if long:
+            flags[action.dest] = long[0]
+    return flags
+
+
+def _to_flags(message, flags):
+    """`message` with the Python argument names it holds written as the flags the user typed."""
+    return _ARGUMENT.sub(lambda m: flags.get(m.group(0), m.group(0)), message)
+
+
 def _console():
     from rich.console import Console
 
@@ -199,15 +228,40 @@ def _run_validate(args):
     if not problems:
         console.print(f"{args.manifest}: no problems found.")
         return 0
-    table = Table(
-        title=f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {args.manifest}"
-    )
+    # Problems of the whole manifest (a missing column, the likely cause of missing files) first.
+    problems = sorted(problems, key=lambda p: p.line is not None)
+    messages = [_to_flags(p.message, args.flags) for p in problems]
+    table = Table(title=f"{_count(len(problems), 'problem')} in {args.manifest}")
     for name in ("where", "id", "column", "path", "problem"):
         table.add_column(name, overflow="fold")
-    for p in problems:
-        table.add_row(p.line or "", p.id or "", p.column or "", p.path or "", p.message)
+    shown = len(problems) if args.all else _MAX_ROWS
+    for p, message in zip(problems[:shown], messages):
+        table.add_row(p.line or "", p.id or "", p.column or "", p.path or "", message)
     console.print(table)
+    hidden = messages[shown:]
+    if hidden:
+        console.print(
+            f"... and {_count(len(hidden), 'more problem')} ({_kinds(hidden)}); "
+            "pass --all to list every one"
+        )
+    if len(set(messages)) > 1:
+        console.print(f"problems by kind: {_kinds(messages)}")
     return 1
+
+
+def _count(n, word):
+    """`"1 problem"`, `"1,257 problems"`."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _kinds(messages):
+    """Counts per message, most common first: `"1,237 'file not found', 3 'empty label'"`."""
+    counts = collections.Counter(messages).most_common()
+    shown = [f"{n:,} {message!r}" for message, n in counts[:_MAX_KINDS]]
+    if len(counts) > _MAX_KINDS:
+        rest = sum(n for _, n in counts[_MAX_KINDS:])
+        shown.append(f"{rest:,} in {len(counts) - _MAX_KINDS:,} other kinds")
+    return ", ".join(shown)
 
 
 def _stats_table(stats, title):
@@ -255,15 +309,22 @@ def _run_classes(args):
 
 def _run_split(args):
     out = args.out or os.path.dirname(os.path.abspath(args.manifest))
-    splits = kdataset.split_manifest(
-        args.manifest,
-        val=args.val,
-        test=args.test,
-        stratify=args.stratify,
-        group=args.group,
-        seed=args.seed,
-        label_separator=args.label_separator,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", kdataset.SplitWarning)
+        splits = kdataset.split_manifest(
+            args.manifest,
+            val=args.val,
+            test=args.test,
+            stratify=args.stratify,
+            group=args.group,
+            seed=args.seed,
+            label_separator=args.label_separator,
+        )
+    for w in caught:
+        if issubclass(w.category, kdataset.SplitWarning):
+            print(f"kdataset split: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     names = [n for n in ("train", "val", "test") if n != "test" or args.test > 0]
     paths = {n: os.path.join(out, f"{n}.csv") for n in names}
     source = os.path.abspath(args.manifest)
@@ -306,25 +367,34 @@ _COMMANDS = {
 
 
 def main(argv=None):
-    """Runs the command line; returns the exit code."""
+    """Runs the command line.
+
+    Args:
+        argv: The arguments after `kdataset`; `None` reads `sys.argv`.
+
+    Returns:
+        The exit code: 0 on success, 1 for an error or a manifest with problems,
+        2 for a usage error (such as no command), 130 when interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        parser.print_help(sys.stderr)
+        return 2
+    args.flags = _flags(parser, args.command)
     try:
         return _COMMANDS[args.command](args)
     except kdataset.ManifestError as e:
         count = len(e.problems)
         first = e.problems[0] if e.problems else ""
-        extra = f" (and {count - 1} more: run `kdataset validate`)" if count > 1 else ""
-        print(f"kdataset {args.command}: error: {first}{extra}", file=sys.stderr)
+        extra = f" (and {count - 1:,} more)" if count > 1 else ""
+        message = f"{first}{extra}"
     except (_Failure, ValueError, TypeError, OSError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"kdataset {args.command}: error: {message}", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"kdataset {args.command}: interrupted", file=sys.stderr)
         return 130
+    print(f"kdataset {args.command}: error: {_to_flags(message, args.flags)}", file=sys.stderr)
     return 1
 
 

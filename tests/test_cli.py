@@ -11,14 +11,20 @@ import pytest
 
 import kdataset
 from tests.conftest import write_samples
+from tests.test_backend import missing_backend_env
 
 KDATASET = os.path.join(os.path.dirname(sys.executable), "kdataset")
 
 
-def run(*args, cwd=None):
+def run(*args, cwd=None, env=None):
     return subprocess.run(
-        [KDATASET, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+        [KDATASET, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
     )
+
+
+def table_rows(output, text):
+    """The rows of a printed table that hold `text`."""
+    return [line for line in output.splitlines() if "│" in line and text in line]
 
 
 def test_version():
@@ -35,6 +41,13 @@ def test_help_names_every_command():
     for command in ("validate", "stats", "classes", "split"):
         sub = run(command, "--help")
         assert sub.returncode == 0 and f"usage: kdataset {command}" in sub.stdout
+
+
+def test_no_command_prints_help_and_exits_2():
+    result = run()
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "usage: kdataset" in result.stderr and "validate" in result.stderr
 
 
 def test_import_does_not_load_keras():
@@ -82,6 +95,59 @@ def test_validate_with_a_classes_file(tmp_path):
     result = run("validate", manifest, "--classes", classes)
     assert result.returncode == 1
     assert "unknown label 'c'" in result.stdout
+
+
+def test_validate_shows_the_first_rows_and_counts_the_rest(tmp_path):
+    manifest = write_samples(tmp_path, 1260)
+    frame = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    frame.loc[1, "label"] = ""
+    frame.to_csv(manifest, index=False)
+    for i in range(3, 1260):
+        os.remove(tmp_path / "data" / f"{i:04d}.npy")
+    # 1,257 missing files and an empty label, and any hint of the whole manifest's.
+    count = len(kdataset.validate_manifest(manifest))
+    others = count - 1257
+    result = run("validate", manifest)
+    assert result.returncode == 1
+    assert f"{count:,} problems" in result.stdout
+    assert len(table_rows(result.stdout, "empty label")) == 1
+    assert len(table_rows(result.stdout, "file not found")) == 20 - others
+    hidden = count - 20
+    assert (
+        f"... and {hidden:,} more problems ({hidden:,} 'file not found'); "
+        "pass --all to list every one"
+    ) in result.stdout
+    assert "problems by kind: 1,257 'file not found', " in result.stdout
+    assert "1 'empty label'" in result.stdout
+    every = run("validate", manifest, "--all")
+    assert every.returncode == 1
+    assert len(table_rows(every.stdout, "file not found")) == 1257
+    assert "more problems" not in every.stdout
+
+
+def test_validate_lists_problems_of_the_whole_manifest_first(tmp_path):
+    manifest = write_samples(tmp_path, 30)
+    frame = pd.read_csv(manifest, dtype=str)
+    frame["a"], frame["b"] = "0", "1"
+    frame.to_csv(manifest, index=False)
+    for i in range(1, 30):
+        os.remove(tmp_path / "data" / f"{i:04d}.npy")
+    classes = tmp_path / "classes.json"
+    kdataset.LabelEncoder(classes=["x", "y"], multi_label=True).save(classes)
+    result = run("validate", manifest, "--label-columns", "a,b", "--classes", classes)
+    assert result.returncode == 1
+    # Found after the files, listed before them: the table shows it by default.
+    problem = "`--classes` 'x', 'y' must name"
+    assert problem in result.stdout
+    assert result.stdout.index(problem) < result.stdout.index("file not found")
+
+
+def test_validate_problems_name_flags(tmp_path):
+    manifest = write_samples(tmp_path, 5)
+    result = run("validate", manifest, "--path-template", "data/{name}.npy")
+    assert result.returncode == 1
+    assert "no column 'name' (a field of `--path-template`)" in result.stdout
+    assert "path_template" not in result.stdout
 
 
 def test_stats_prints_counts_and_imbalance(tmp_path):
@@ -143,6 +209,19 @@ def test_split_writes_files_and_prints_stats(tmp_path):
     assert again.returncode == 1 and "--force" in again.stderr
 
 
+def test_split_warnings_are_one_line_each(tmp_path):
+    manifest = write_samples(tmp_path, 10, labels=["a"] * 8 + ["b", "c"])
+    result = run("split", manifest, "--val", 0.2, "--stratify", "label", "--out", tmp_path / "s")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        "kdataset split: warning: Stratifying on column 'label': 2 classes are missing from a "
+        "split: 'b' has 1 row: 1 in train, 0 in val;"
+    )
+    assert "SplitWarning" not in result.stderr and "Traceback" not in result.stderr
+
+
 def test_split_never_overwrites_the_manifest(tmp_path):
     manifest = write_samples(tmp_path, 10)
     os.rename(manifest, tmp_path / "val.csv")
@@ -157,7 +236,10 @@ def test_split_never_overwrites_the_manifest(tmp_path):
     [
         (["stats", "missing.csv"], "Manifest file not found"),
         (["stats", "{m}", "--label-column", "species"], "no column 'species'"),
-        (["split", "{m}", "--val", "1.5"], "Invalid `val`"),
+        (["split", "{m}", "--val", "1.5"], "Invalid `--val`: expected a fraction in [0, 1). "),
+        (["split", "{m}", "--val", "1.5"], "Received: --val=1.5"),
+        (["split", "{m}", "--val", "0.6", "--test", "0.5"], "Received: --val=0.6, --test=0.5"),
+        (["stats", "{m}", "--label-column", "species"], "(`--label-column`)"),
         (["split", "{m}", "--group", "patient"], "patient"),
     ],
 )
@@ -168,3 +250,37 @@ def test_errors_are_one_line_without_traceback(tmp_path, args, expected):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"kdataset {args[0]}: error:"), result.stderr
     assert expected in lines[0]
+
+
+COMMANDS = [
+    ["validate", "{m}"],
+    ["stats", "{m}"],
+    ["classes", "{m}", "-o", "{d}/classes.json"],
+    ["split", "{m}", "--stratify", "label", "--out", "{d}/splits"],
+]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: a[0])
+def test_commands_run_when_the_keras_backend_is_not_installed(tmp_path, args):
+    env, _, _ = missing_backend_env(tmp_path)
+    manifest = write_samples(tmp_path, 9)
+    result = run(*[a.format(m=manifest, d=tmp_path) for a in args], env=env)
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output and "ModuleNotFoundError" not in output, output
+    assert result.returncode == 0, output
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: a[0])
+def test_commands_do_not_import_keras(tmp_path, args):
+    manifest = write_samples(tmp_path, 9)
+    argv = [a.format(m=manifest, d=tmp_path) for a in args]
+    code = (
+        "import sys, kdataset.cli\n"
+        f"code = kdataset.cli.main({argv!r})\n"
+        "print(code, sorted(m for m in ('keras', 'jax', 'tensorflow', 'torch') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "0 []"
