@@ -253,25 +253,11 @@ class ManifestDataset(keras.utils.PyDataset):
 
     # -- the arguments, as given --------------------------------------------
 
-    @property
-    def batch_size(self):
-        return self.spec.batch_size
-
-    @property
-    def shuffle(self):
-        return self.spec.shuffle
-
-    @property
-    def drop_remainder(self):
-        return self.spec.drop_remainder
-
-    @property
-    def pad_remainder(self):
-        return self.spec.pad_remainder
-
-    @property
-    def on_error(self):
-        return self.spec.on_error
+    batch_size = property(lambda self: self.spec.batch_size, doc="Samples per batch.")
+    shuffle = property(lambda self: self.spec.shuffle, doc="Whether epochs are shuffled.")
+    drop_remainder = property(lambda self: self.spec.drop_remainder, doc="See the class.")
+    pad_remainder = property(lambda self: self.spec.pad_remainder, doc="See the class.")
+    on_error = property(lambda self: self.spec.on_error, doc="`'raise'` or `'skip'`.")
 
     @property
     def cache(self):
@@ -344,12 +330,7 @@ class ManifestDataset(keras.utils.PyDataset):
 
     def __iter__(self):
         """Yields the batches of one epoch, in the dataset's order, then moves on to the next."""
-        self.on_epoch_begin()
-        try:
-            for index in range(len(self)):
-                yield self[index]
-        finally:
-            self.on_epoch_end()
+        return _one_epoch(self)
 
     def on_epoch_begin(self):
         self._epoch_start = (self._stream.epoch, self._stream.position)
@@ -519,6 +500,16 @@ def _keras_callers(dataset):
     return names
 
 
+def _one_epoch(dataset):
+    """The batches of one epoch of `dataset`, between its `on_epoch_begin` and `on_epoch_end`."""
+    dataset.on_epoch_begin()
+    try:
+        for index in range(len(dataset)):
+            yield dataset[index]
+    finally:
+        dataset.on_epoch_end()
+
+
 def _fingerprint(ids, targets, spec):
     digest = hashlib.sha256()
     digest.update("\0".join(ids).encode())
@@ -553,12 +544,7 @@ class _RestOfEpoch(keras.utils.PyDataset):
         return dataset._serve((epoch, start + index))
 
     def __iter__(self):
-        self.on_epoch_begin()
-        try:
-            for index in range(len(self)):
-                yield self[index]
-        finally:
-            self.on_epoch_end()
+        return _one_epoch(self)
 
     def on_epoch_begin(self):
         self.dataset.on_epoch_begin()

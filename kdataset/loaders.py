@@ -357,11 +357,18 @@ class ImageLoader(Loader):
         color_mode: `"rgb"`, `"rgba"` or `"grayscale"`.
         interpolation: Resampling used for resizing: `"bilinear"`, `"nearest"`,
             `"bicubic"`, `"lanczos"`, `"box"` or `"hamming"`.
-        draft: Let libjpeg decode a JPEG at least twice the size of
-            `image_size` at a reduced scale (1/2, 1/4 or 1/8, never below
-            `image_size`) before the resize, as Pillow's `thumbnail` does:
-            several times faster for camera-sized photos, and within a few
-            levels of a full decode. `False` always decodes in full.
+        draft: Let libjpeg decode a JPEG at a reduced scale (1/2, 1/4 or
+            1/8) that keeps it at least twice `image_size`, before the
+            resize, as Pillow's `thumbnail` does (`reducing_gap=2.0`): only
+            JPEGs at least four times `image_size` in both dimensions are
+            reduced. Measured with bilinear resizes to 224x224 down to 64x64
+            of scikit-learn's two sample photos upscaled to 2016x1512: 0.12
+            to 0.32 levels (of 255) from a full decode on average, at 3 to 6.5
+            times its speed in RGB. Reducing to just above `image_size`
+            instead was up to 1.4 levels off. On the detailed 640x427
+            originals, which this rule reduces for 100x100 and smaller only,
+            it was up to 1.7 levels off, the other up to 2.5. `False` always
+            decodes in full.
 
     Example:
 
@@ -404,7 +411,10 @@ class ImageLoader(Loader):
         try:
             with Image.open(path) as image:
                 if self.draft and self.image_size is not None:
-                    image.draft(mode, self.image_size[::-1])  # JPEGs only; others ignore it
+                    # JPEGs only; others ignore it. Pillow picks the largest reduction
+                    # that keeps the image at least the size asked for.
+                    height, width = self.image_size
+                    image.draft(mode, (2 * width, 2 * height))
                 image = image.convert(mode)
                 if self.image_size is not None:
                     height, width = self.image_size

@@ -4,9 +4,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
 
 
+@pytest.mark.slow
 def test_digits_example_trains_well_above_90_percent(tmp_path):
     result = subprocess.run(
         [sys.executable, os.path.join(EXAMPLES, "train_digits.py"), "--data-dir", str(tmp_path)],
