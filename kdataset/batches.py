@@ -10,6 +10,8 @@ through the same steps.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from kdataset._parallel import ParallelLoader, WorkerDied
@@ -75,6 +77,16 @@ class BatchSource:
         self._parallel = ParallelLoader(
             loader, self.sample_shape, self.sample_dtype, workers, use_processes
         )
+        self._window = None if targets is None else _TargetWindow(targets)
+
+    def targets_for(self, order, start, stop):
+        """The targets of rows `order[start:stop]`, encoded a window of `order` at a time.
+
+        One `keras.ops` call encodes the rows of several batches of an epoch's
+        order (up to 4 MB of them), since the call's fixed cost (about 100 µs
+        on JAX) would otherwise be paid by every batch.
+        """
+        return self._window.get(order, start, stop)
 
     @property
     def from_memory(self):
@@ -126,8 +138,8 @@ class BatchSource:
         except WorkerDied as e:
             return e
 
-    def assemble(self, rows, loaded, batch=None):
-        """Finishes a batch from what `load` gave.
+    def assemble(self, rows, loaded, batch=None, y=None):
+        """Finishes a batch from what `load` gave (and `y`, the rows' targets, if known).
 
         Returns:
             `(batch, skipped)`: the batch (`x`, `(x, y)` or `(x, y, weight)`)
@@ -161,7 +173,7 @@ class BatchSource:
                 )
         if self.targets is None:
             return (x if keep is None else x[keep]), skipped
-        y = self.targets.encode(rows)
+        y = self.targets.encode(rows) if y is None else y
         weights = None if self.weights is None else self.weights[rows]
         if self.pad_to is not None:
             weights = np.ones(len(rows), np.float32) if weights is None else weights.copy()
@@ -189,6 +201,35 @@ class BatchSource:
     def close(self):
         """Stops the loading threads or processes (they restart when needed)."""
         self._parallel.close()
+
+
+class _TargetWindow:
+    """The encoded targets of a window of rows of one epoch's order (see `targets_for`)."""
+
+    def __init__(self, targets, max_bytes=4 << 20):
+        self.targets = targets
+        self.max_rows = max(1, max_bytes // (4 * max(1, targets.num_classes)))
+        self._lock = threading.Lock()
+        self._order, self._start, self._y = None, 0, None
+
+    def get(self, order, start, stop):
+        with self._lock:
+            y = self._y
+            if order is not self._order or not (
+                self._start <= start and stop <= self._start + len(y)
+            ):
+                end = min(len(order), start + max(self.max_rows, stop - start))
+                y = self._y = self.targets.encode(order[start:end])
+                self._order, self._start = order, start
+            return y[start - self._start : stop - self._start].copy()
+
+    def __getstate__(self):
+        return {"targets": self.targets, "max_rows": self.max_rows}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._order, self._start, self._y = None, 0, None
 
 
 def _pad(a, size):

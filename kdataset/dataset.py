@@ -294,13 +294,18 @@ class ManifestDataset(keras.utils.PyDataset):
 
     def _serve(self, key, ahead=False):
         """Batch `key = (epoch, index)`, through the batch source; loaded ahead with `ahead`."""
-        rows = self._stream.rows(*key)
+        epoch, index = key
+        rows = self._stream.rows(epoch, index)
         if ahead and self._prefetch_depth and not self._source.from_memory:
             loaded = self._prefetcher.get(key, self._stream.upcoming(self._prefetch_depth))
         else:
             loaded = self._source.load(rows)
+        y = None
+        if self._source.targets is not None:
+            start = index * self.batch_size
+            y = self._source.targets_for(self._stream.order(epoch), start, start + len(rows))
         try:
-            batch, skipped = self._source.assemble(rows, loaded, key)
+            batch, skipped = self._source.assemble(rows, loaded, key, y)
         except SampleError:
             self.close()  # training stops here: leave no loading thread or process behind
             raise

@@ -466,11 +466,12 @@ class Targets:
         """Multi-label: the class indices of `rows`, as a `(len(rows), widest)` array
         padded with `num_classes` (one past the last class)."""
         rows = np.asarray(rows)
-        starts, ends = self.offsets[rows], self.offsets[rows + 1]
-        counts = ends - starts
+        starts = self.offsets[rows]
+        counts = self.offsets[rows + 1] - starts
         padded = np.full((len(rows), int(counts.max(initial=0)) or 1), self.num_classes, np.int32)
-        for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist())):
-            padded[i, : b - a] = self.indices[a:b]
+        row = np.repeat(np.arange(len(rows)), counts)
+        column = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        padded[row, column] = self.indices[np.repeat(starts, counts) + column]
         return padded
 
     def encode(self, rows):
