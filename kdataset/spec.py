@@ -16,7 +16,7 @@ import numpy as np
 
 from kdataset.errors import Problem, SampleError, check_int, listing, one_of
 from kdataset.labels import LabelEncoder, Targets, _is_missing, _native
-from kdataset.loaders import Loader, get_loader
+from kdataset.loaders import get_loader
 from kdataset.manifest import Manifest
 
 LABEL_MODES = ("int", "categorical", "binary", "multi_hot")
@@ -101,7 +101,7 @@ class DatasetSpec:
             raise ValueError(
                 f"Invalid `cache`: expected a file path or None. Received: cache={self.cache!r}"
             )
-        if not isinstance(self.loader, str | Loader) and not callable(self.loader):
+        if self.loader not in ("auto", "npy", "image") and not callable(self.loader):
             get_loader(self.loader)  # raises, naming what is accepted
 
     def _check_labels(self):

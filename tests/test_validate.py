@@ -119,6 +119,8 @@ def test_every_dataset_argument_is_accepted(tmp_path):
     assert kd.validate_manifest(manifest, **arguments) == []
     with pytest.raises(ValueError, match="Invalid `on_error`"):
         kd.validate_manifest(manifest, on_error="ignore")
+    with pytest.raises(ValueError, match=r"Invalid `loader`: expected 'auto', 'npy', 'image'"):
+        kd.validate_manifest("never-read.csv", loader="jpeg")  # checked before any reading
     with pytest.raises(TypeError, match="Unknown dataset argument 'label_colum'"):
         kd.validate_manifest(manifest, label_colum="label")
 
