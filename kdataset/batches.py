@@ -68,11 +68,15 @@ class BatchSource:
         self.x_shape = None if x_shape is None else tuple(x_shape)
         self.cache = None
         if cache is not None:
-            fingerprint = source_fingerprint(
-                manifest.paths, self.sample_shape, self.sample_dtype, loader
-            )
+            stored = np.dtype(getattr(loader, "storage_dtype", None) or self.sample_dtype)
+            fingerprint = source_fingerprint(manifest.paths, self.sample_shape, stored, loader)
             self.cache = PackedCache(
-                cache, fingerprint, len(manifest), self.sample_shape, self.sample_dtype
+                cache,
+                fingerprint,
+                len(manifest),
+                self.sample_shape,
+                stored,
+                served_as=self.sample_dtype,
             )
         self._parallel = ParallelLoader(
             loader, self.sample_shape, self.sample_dtype, workers, use_processes

@@ -41,12 +41,15 @@ class PackedCache:
         fingerprint: `source_fingerprint(...)` of the data it holds.
         count: Number of samples.
         shape: Shape of one sample.
-        dtype: Its dtype.
+        dtype: The dtype samples are stored in: the smallest that holds them
+            exactly (decoded images in `uint8` take a quarter of `float32`).
+        served_as: The dtype `gather` gives them in; by default `dtype`.
     """
 
-    def __init__(self, path, fingerprint, count, shape, dtype):
+    def __init__(self, path, fingerprint, count, shape, dtype, served_as=None):
         self.path = os.path.abspath(os.fspath(path))
         self.count, self.shape, self.dtype = int(count), tuple(shape), np.dtype(dtype)
+        self.served_as = self.dtype if served_as is None else np.dtype(served_as)
         self.fingerprint = fingerprint
         self.rebuilt = False
         meta = {
@@ -122,11 +125,19 @@ class PackedCache:
         """`(samples, have)`: the rows of the cache, and which of them are filled."""
         data, filled = self._open()
         if self._missing == 0:
-            return data[rows], np.ones(len(rows), dtype=bool)
+            return self._served(data, rows), np.ones(len(rows), dtype=bool)
         # Flags before data: a row is flagged only once its data is written, so a
         # row read as filled here has its data in place when it is gathered next.
         have = filled[rows].astype(bool)
-        return data[rows], have
+        return self._served(data, rows), have
+
+    def _served(self, data, rows):
+        """Rows of the cache in the dtype samples are served in."""
+        if self.served_as == self.dtype:
+            return data[rows]
+        out = np.empty((len(rows), *self.shape), self.served_as)
+        out[...] = data[rows]
+        return out
 
     def store(self, rows, samples):
         """Writes samples into their rows, then marks them filled."""

@@ -14,11 +14,11 @@ import threading
 
 import numpy as np
 
+from kdataset import imaging
 from kdataset.errors import SampleError, one_of
+from kdataset.imaging import COLOR_MODES
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
-_COLOR_MODES = {"rgb": ("RGB", 3), "rgba": ("RGBA", 4), "grayscale": ("L", 1)}
 
 
 def _describe(shape, dtype):
@@ -51,9 +51,13 @@ class Loader:
             threads load on several cores. `workers="auto"` then uses a thread
             per core; otherwise one, since threads contending for the lock
             load slower than one thread alone.
+        storage_dtype: The smallest dtype that holds every sample exactly
+            (`uint8` for pixels that were not interpolated), which the packed
+            cache stores them in; `None` for the samples' own dtype.
     """
 
     releases_gil = False
+    storage_dtype = None
 
     def __call__(self, path):
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(path)")
@@ -346,38 +350,55 @@ except ImportError:  # built without a C compiler, or not on POSIX
 
 
 class ImageLoader(Loader):
-    """Loads image files with Pillow as `float32` arrays of shape `(height, width, channels)`.
+    """Loads images as `float32` arrays `(height, width, channels)` in `[0, 255]`.
 
-    Values stay in `[0, 255]`, as `keras.utils.image_dataset_from_directory`
-    gives them; add a `Rescaling` layer to the model to change that.
+    The pixels of `keras.utils.image_dataset_from_directory`, without
+    TensorFlow: JPEGs are decoded by libjpeg-turbo (through `simplejpeg`, with
+    TensorFlow's fast integer DCT), other formats (PNG, BMP, GIF's first frame,
+    WebP, TIFF) by Pillow, and images are resized as `tf.image.resize` does
+    (bilinear with half-pixel centres and no antialiasing, by default), in C
+    with the GIL released, so loader threads decode and resize on every core.
+    A model moves between the two unchanged; add a `Rescaling` layer to change
+    the range.
 
     Args:
         image_size: `(height, width)` to resize every image to, or `None` to
-            keep sizes (then every image must have the same size).
+            keep sizes (then every image must have the size of the first).
         color_mode: `"rgb"`, `"rgba"` or `"grayscale"`.
-        interpolation: Resampling used for resizing: `"bilinear"`, `"nearest"`,
-            `"bicubic"`, `"lanczos"`, `"box"` or `"hamming"`.
-        draft: Let libjpeg decode a JPEG at a reduced scale (1/2, 1/4 or
-            1/8) that keeps it at least twice `image_size`, before the
-            resize, as Pillow's `thumbnail` does (`reducing_gap=2.0`): only
-            JPEGs at least four times `image_size` in both dimensions are
-            reduced. Measured with bilinear resizes to 224x224 down to 64x64
-            of scikit-learn's two sample photos upscaled to 2016x1512: 0.12
-            to 0.32 levels (of 255) from a full decode on average, at 3 to 6.5
-            times its speed in RGB. Reducing to just above `image_size`
-            instead was up to 1.4 levels off. On the detailed 640x427
-            originals, which this rule reduces for 100x100 and smaller only,
-            it was up to 1.7 levels off, the other up to 2.5. `False` always
-            decodes in full.
+        interpolation: `"bilinear"` or `"nearest"` (as `tf.image.resize`:
+            the pixels of `image_dataset_from_directory`), or Pillow's
+            antialiased filters `"bicubic"`, `"lanczos3"` (or `"lanczos"`),
+            `"area"` (or `"box"`) and `"hamming"`.
+        crop_to_aspect_ratio: Resize without distorting: the largest centred
+            window of `image_size`'s aspect ratio is cropped, then resized
+            (Keras's `smart_resize`).
+        pad_to_aspect_ratio: Resize without distorting: the whole image is
+            resized to fit, and padded with zeros around it
+            (`tf.image.resize_with_pad`).
+        antialias: For quality when shrinking large photos: a JPEG at least
+            four times `image_size` is decoded at a reduced scale (1/2, 1/4 or
+            1/8) that keeps it at least twice `image_size`, then every image is
+            resized by area averaging (as `interpolation="area"`, which
+            decodes in full). Truer than the bilinear default, which skips
+            pixels when it shrinks by more than 2, but no longer the pixels of
+            `image_dataset_from_directory`; see the README for its cost.
 
     Example:
 
     >>> loader = ImageLoader(image_size=(64, 64), color_mode="grayscale")
     """
 
-    releases_gil = True  # Pillow decodes and resizes outside the GIL
+    releases_gil = True  # libjpeg-turbo, Pillow and the resize work outside the GIL
 
-    def __init__(self, image_size=None, color_mode="rgb", interpolation="bilinear", draft=True):
+    def __init__(
+        self,
+        image_size=None,
+        color_mode="rgb",
+        interpolation="bilinear",
+        crop_to_aspect_ratio=False,
+        pad_to_aspect_ratio=False,
+        antialias=False,
+    ):
         if image_size is not None:
             if (
                 not isinstance(image_size, list | tuple)
@@ -389,9 +410,9 @@ class ImageLoader(Loader):
                     f"or None. Received: image_size={image_size!r}"
                 )
             image_size = tuple(image_size)
-        if color_mode not in _COLOR_MODES:
+        if color_mode not in COLOR_MODES:
             raise ValueError(
-                f"Invalid `color_mode`: expected one of {one_of(_COLOR_MODES)}. "
+                f"Invalid `color_mode`: expected one of {one_of(COLOR_MODES)}. "
                 f"Received: color_mode={color_mode!r}"
             )
         if interpolation not in _INTERPOLATIONS:
@@ -399,39 +420,128 @@ class ImageLoader(Loader):
                 f"Invalid `interpolation`: expected one of {one_of(_INTERPOLATIONS)}. "
                 f"Received: interpolation={interpolation!r}"
             )
+        if crop_to_aspect_ratio and pad_to_aspect_ratio:
+            raise ValueError(
+                "`crop_to_aspect_ratio=True` and `pad_to_aspect_ratio=True` ask for opposite "
+                "things: choose one."
+            )
+        if image_size is None and (crop_to_aspect_ratio or pad_to_aspect_ratio or antialias):
+            raise ValueError(
+                "`crop_to_aspect_ratio`, `pad_to_aspect_ratio` and `antialias` shape the resize "
+                "to `image_size`: pass `image_size=(height, width)` too."
+            )
         self.image_size = image_size
         self.color_mode = color_mode
         self.interpolation = interpolation
-        self.draft = bool(draft)
+        self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+        self.pad_to_aspect_ratio = bool(pad_to_aspect_ratio)
+        self.antialias = bool(antialias)
+        self._first = None  # (path, (height, width)) of the first image, to name in errors
+
+    @property
+    def storage_dtype(self):
+        """The smallest dtype that holds this loader's samples exactly, for the cache.
+
+        `uint8` where pixels are not interpolated (no `image_size`, or
+        `"nearest"`), else `float32`.
+        """
+        exact = self.image_size is None or (self.interpolation == "nearest" and not self.antialias)
+        return np.dtype(np.uint8 if exact else np.float32)
 
     def __call__(self, path):
-        from PIL import Image, UnidentifiedImageError
+        return self._load(path)
 
-        mode, channels = _COLOR_MODES[self.color_mode]
+    def probe(self, path):
+        array = self._load(path)
+        self._first = (path, array.shape[:2])
+        return array.shape, array.dtype
+
+    def load_into(self, path, out):
+        self._load(path, out)
+
+    def _load(self, path, out=None):
         try:
-            with Image.open(path) as image:
-                if self.draft and self.image_size is not None:
-                    # JPEGs only; others ignore it. Pillow picks the largest reduction
-                    # that keeps the image at least the size asked for.
-                    height, width = self.image_size
-                    image.draft(mode, (2 * width, 2 * height))
-                image = image.convert(mode)
-                if self.image_size is not None:
-                    height, width = self.image_size
-                    resample = getattr(Image.Resampling, self.interpolation.upper())
-                    image = image.resize((width, height), resample=resample)
-                array = np.asarray(image, dtype=np.float32)
-        except (UnidentifiedImageError, OSError) as e:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise SampleError(f"cannot read the file ({e.strerror or e})", path=path) from None
+        min_size = None
+        if self.antialias:
+            min_size = (2 * self.image_size[0], 2 * self.image_size[1])
+        try:
+            image = imaging.decode(data, self.color_mode, min_size)
+        except ValueError as e:
             raise SampleError(f"not a readable image ({e})", path=path) from None
-        if channels == 1:
-            array = array[..., None]
-        return array
+        if self.image_size is None:
+            if out is None:
+                out = np.empty(image.shape, np.float32)
+            elif out.shape != image.shape:
+                raise self._other_size(path, image.shape, out.shape)
+            imaging.resize_into(image, out)
+            return out
+        height, width = image.shape[:2]
+        target = self.image_size
+        if out is None:
+            out = np.empty((*target, image.shape[2]), np.float32)
+        window = place = None
+        if self.crop_to_aspect_ratio:
+            window = imaging.crop_window(height, width, *target)
+        elif self.pad_to_aspect_ratio:
+            place = imaging.pad_place(height, width, *target)
+            out[...] = 0
+        if self.antialias or self.interpolation not in ("bilinear", "nearest"):
+            _pillow_resize(
+                image, out, window, place, "area" if self.antialias else self.interpolation
+            )
+        else:
+            imaging.resize_into(image, out, window, place, self.interpolation == "nearest")
+        return out
+
+    def _other_size(self, path, shape, expected):
+        first, size = self._first or (None, expected[:2])
+        what = f"the first image {first!r}" if first else "the first image"
+        if shape[2] != expected[2]:
+            return SampleError(f"{shape[2]} channels, where {what} has {expected[2]}", path=path)
+        return SampleError(
+            f"the image is {shape[0]}x{shape[1]} (height x width), but {what} is "
+            f"{size[0]}x{size[1]}: images of different sizes need `image_size`, such as "
+            f"kd.ImageLoader(image_size=({size[0]}, {size[1]}))",
+            path=path,
+        )
 
     def __repr__(self):
         return (
             f"ImageLoader(image_size={self.image_size!r}, color_mode={self.color_mode!r}, "
-            f"interpolation={self.interpolation!r}, draft={self.draft!r})"
+            f"interpolation={self.interpolation!r}, "
+            f"crop_to_aspect_ratio={self.crop_to_aspect_ratio!r}, "
+            f"pad_to_aspect_ratio={self.pad_to_aspect_ratio!r}, antialias={self.antialias!r})"
         )
+
+
+# Pillow's filter for each interpolation it does; bilinear and nearest are tf.image.resize's.
+_PILLOW_FILTERS = {
+    "bicubic": "BICUBIC",
+    "lanczos3": "LANCZOS",
+    "lanczos": "LANCZOS",
+    "area": "BOX",
+    "box": "BOX",
+    "hamming": "HAMMING",
+}
+_INTERPOLATIONS = ("bilinear", "nearest", *_PILLOW_FILTERS)
+
+
+def _pillow_resize(image, out, window, place, interpolation):
+    """Resizes `image[window]` into `out[place]` with a Pillow filter, channel by
+    channel in 32-bit float (Pillow's mode "F"), so no precision is lost."""
+    from PIL import Image
+
+    wy, wx, wh, ww = window or (0, 0, *image.shape[:2])
+    py, px, ph, pw = place or (0, 0, *out.shape[:2])
+    resample = getattr(Image.Resampling, _PILLOW_FILTERS[interpolation])
+    crop = image[wy : wy + wh, wx : wx + ww].astype(np.float32)
+    for c in range(image.shape[2]):
+        channel = Image.fromarray(np.ascontiguousarray(crop[..., c]), mode="F")
+        out[py : py + ph, px : px + pw, c] = np.asarray(channel.resize((pw, ph), resample))
 
 
 def _sample_paths(paths):
