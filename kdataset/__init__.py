@@ -26,6 +26,7 @@ _EXPORTS = {
     "label_stats": "kdataset.stats",
     "LabelStats": "kdataset.stats",
     "split_manifest": "kdataset.split",
+    "build_manifest": "kdataset.build",
     "ResumeCheckpoint": "kdataset.resume",
     "fit_resumable": "kdataset.resume",
     "SkippedSamplesWarning": "kdataset.dataset",
@@ -44,6 +45,7 @@ _EXPORTS = {
 # Modules that import neither Keras nor a backend when imported.
 _KERAS_FREE = frozenset(
     {
+        "kdataset.build",
         "kdataset.errors",
         "kdataset.labels",
         "kdataset.loaders",
@@ -61,6 +63,7 @@ _KERAS_BACKENDS = (*_BACKENDS, "numpy", "openvino")
 __all__ = ["BackendError", "__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
+    from kdataset.build import build_manifest
     from kdataset.compat import DataGenerator
     from kdataset.dataset import ManifestDataset, SkippedSamplesWarning
     from kdataset.errors import ManifestError, Problem, SampleError

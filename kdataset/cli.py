@@ -1,4 +1,4 @@
-"""The `kdataset` command: validate, describe and split manifests, and save their classes.
+"""The `kdataset` command: build, validate, describe and split manifests, and save their classes.
 
 Every command prints tables with rich; an error is one line on stderr (exit 1),
 never a traceback.
@@ -10,6 +10,7 @@ import argparse
 import collections
 import os
 import re
+import shlex
 import sys
 import warnings
 
@@ -81,7 +82,8 @@ def _add_file_options(parser):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="kdataset",
-        description="Check, describe and split CSV manifests (one row per sample) for Keras training.",
+        description="Build, check, describe and split CSV manifests (one row per sample) for "
+        "Keras training.",
         epilog=_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"kdataset {kdataset.__version__}")
@@ -159,6 +161,37 @@ def build_parser():
         "--out", metavar="DIR", help="folder for the CSV files (default: the manifest's folder)"
     )
     split.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    build = commands.add_parser(
+        "build",
+        help="write the manifest of a folder per class (image_dataset_from_directory's layout)",
+        description="Index DIR as keras.utils.image_dataset_from_directory does (one subfolder "
+        "per class, class names sorted as text, each class's files found in its subfolders too, "
+        "in Keras's order; files directly in DIR are left out, as Keras leaves them out) and "
+        "write a manifest (id, label, path; paths relative to the manifest's folder), with "
+        "classes.json beside it: Keras's class order, for ManifestDataset(..., "
+        "classes=kd.LabelEncoder.load('classes.json')) or --classes.",
+    )
+    build.add_argument("directory", metavar="DIR", help="a folder with one subfolder per class")
+    build.add_argument(
+        "-o",
+        "--output",
+        default="manifest.csv",
+        metavar="PATH",
+        help="the manifest to write (default: manifest.csv); classes.json goes beside it",
+    )
+    build.add_argument(
+        "--formats",
+        metavar=".JPG,.PNG",
+        help="file extensions to index, in any case "
+        "(default: image_dataset_from_directory's .bmp,.gif,.jpeg,.jpg,.png)",
+    )
+    build.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="walk into subfolders that are symbolic links",
+    )
+    build.add_argument("--force", action="store_true", help="overwrite existing files")
     return parser
 
 
@@ -358,11 +391,74 @@ def _run_split(args):
     return 0
 
 
+def _run_build(args):
+    from rich.table import Table
+
+    output = os.path.abspath(args.output)
+    folder = os.path.dirname(output)
+    classes_path = os.path.join(folder, "classes.json")
+    shown_classes = os.path.join(os.path.dirname(args.output), "classes.json")
+    if output == classes_path:
+        raise _Failure("the manifest would overwrite the classes file classes.json: pass -o PATH")
+    for path in (args.output, shown_classes):
+        if os.path.exists(path) and not args.force:
+            raise _Failure(f"{path} exists: pass --force to overwrite it, or -o PATH")
+    formats = None
+    if args.formats is not None:
+        formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = kdataset.build_manifest(
+            args.directory, formats=formats, follow_links=args.follow_links, relative_to=folder
+        )
+    for w in caught:
+        if w.category is UserWarning:
+            print(
+                f"kdataset build: warning: {_to_flags(str(w.message), args.flags)}", file=sys.stderr
+            )
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    classes = frame.attrs["classes"]
+    os.makedirs(folder, exist_ok=True)
+    frame.to_csv(output, index=False)
+    kdataset.LabelEncoder(classes=classes).save(classes_path)
+
+    counts = frame["label"].value_counts()
+    table = Table(title=f"files per class in {args.directory}")
+    table.add_column("index", justify="right")
+    table.add_column("class")
+    table.add_column("files", justify="right")
+    for index, name in enumerate(classes):
+        table.add_row(str(index), name, f"{int(counts.get(name, 0)):,}")
+    console = _console()
+    console.print(table)
+    kinds = f"{len(classes):,} class{'es' if len(classes) != 1 else ''}"
+    console.print(
+        f"{_count(len(frame), 'file')} in {kinds} written to {args.output} "
+        "(paths relative to its folder)"
+    )
+    learned = kdataset.LabelEncoder().fit(classes).classes
+    differs = (
+        f"; without it kdataset sorts these numerically ({', '.join(map(str, learned[:5]))}"
+        f"{', ...' if len(learned) > 5 else ''})"
+        if [str(c) for c in learned] != classes
+        else ""
+    )
+    console.print(
+        f"class order (image_dataset_from_directory's) written to {shown_classes}: pass "
+        f"classes=kd.LabelEncoder.load({shown_classes!r}) to ManifestDataset to keep it{differs}"
+    )
+    command = ["kdataset", "validate", args.output, "--classes", shown_classes]
+    console.print(f"next: {shlex.join(command)}")
+    return 0
+
+
 _COMMANDS = {
     "validate": _run_validate,
     "stats": _run_stats,
     "classes": _run_classes,
     "split": _run_split,
+    "build": _run_build,
 }
 
 

@@ -542,6 +542,8 @@ def _pillow_resize(image, out, window, place, interpolation):
     for c in range(image.shape[2]):
         channel = Image.fromarray(np.ascontiguousarray(crop[..., c]), mode="F")
         out[py : py + ph, px : px + pw, c] = np.asarray(channel.resize((pw, ph), resample))
+    # Cubic and Lanczos kernels overshoot at edges: pixels stay in [0, 255].
+    np.clip(out[py : py + ph, px : px + pw], 0, 255, out=out[py : py + ph, px : px + pw])
 
 
 def _sample_paths(paths):

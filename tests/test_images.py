@@ -180,3 +180,11 @@ def test_images_load_without_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("interpolation", ["bicubic", "lanczos3"])
+def test_pillow_filters_keep_pixels_in_range(interpolation):
+    enlarged = kd.ImageLoader((64, 64), interpolation=interpolation)(
+        os.path.join(FOLDER, FILES[0][0])
+    )
+    assert enlarged.min() >= 0 and enlarged.max() <= 255
