@@ -9,6 +9,9 @@
  * `missing(paths)` lists `[(position, errno)]` for the paths that `stat` fails
  * on, as `os.path.exists` would say False, with the GIL released.
  *
+ * `read_files(paths)` reads each file whole, with the GIL released: a list of
+ * `bytes`, or of the `errno` of a file that could not be read.
+ *
  * `read_rows` decides nothing about errors. It returns `[(position, errno)]` for the
  * files it could not read as expected: `errno` is the error of `open` or
  * `preadv`, or 0 when the file was read but its prefix differs from `header`
@@ -224,7 +227,124 @@ done:
     return result;
 }
 
+/* Reads a whole file into a malloc'ed buffer; 0, or an errno. Called without the GIL. */
+static int
+read_whole(const char *name, char **data, Py_ssize_t *size)
+{
+    struct stat info;
+    size_t capacity, used = 0;
+    int fd, error = 0;
+
+    *data = NULL;
+    *size = 0;
+    do {
+        fd = open(name, O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        return errno ? errno : EIO;
+    }
+    if (fstat(fd, &info) != 0) {
+        error = errno ? errno : EIO;
+        close(fd);
+        return error;
+    }
+    if (S_ISDIR(info.st_mode)) {
+        close(fd);
+        return EISDIR;
+    }
+    capacity = info.st_size > 0 ? (size_t)info.st_size + 1 : 4096; /* +1: EOF in one read */
+    char *buffer = malloc(capacity);
+    while (buffer != NULL) {
+        if (used == capacity) {
+            char *larger = realloc(buffer, capacity * 2);
+            if (larger == NULL) {
+                break;
+            }
+            buffer = larger;
+            capacity *= 2;
+        }
+        ssize_t got = read(fd, buffer + used, capacity - used);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0) {
+            error = errno ? errno : EIO;
+            break;
+        }
+        if (got == 0) {
+            close(fd);
+            *data = buffer;
+            *size = (Py_ssize_t)used;
+            return 0;
+        }
+        used += (size_t)got;
+    }
+    close(fd);
+    free(buffer);
+    return error ? error : ENOMEM;
+}
+
+static PyObject *
+read_files(PyObject *module, PyObject *paths_arg)
+{
+    PyObject *paths, **encoded, *result = NULL;
+    const char **names;
+    char **data;
+    Py_ssize_t *sizes, count, j;
+    int *errors;
+
+    (void)module;
+    paths = PySequence_Fast(paths_arg, "read_files: `paths` must be a sequence");
+    if (paths == NULL) {
+        return NULL;
+    }
+    count = PySequence_Fast_GET_SIZE(paths);
+    names = PyMem_Calloc((size_t)(count ? count : 1), sizeof(char *));
+    data = PyMem_Calloc((size_t)(count ? count : 1), sizeof(char *));
+    sizes = PyMem_Calloc((size_t)(count ? count : 1), sizeof(Py_ssize_t));
+    errors = PyMem_Calloc((size_t)(count ? count : 1), sizeof(int));
+    if (names == NULL || data == NULL || sizes == NULL || errors == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    encoded = encode_paths(paths, count, names);
+    if (encoded == NULL) {
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (j = 0; j < count; j++) {
+        errors[j] = read_whole(names[j], &data[j], &sizes[j]);
+    }
+    Py_END_ALLOW_THREADS
+    release_paths(encoded, count);
+    result = PyList_New(count);
+    for (j = 0; result != NULL && j < count; j++) {
+        PyObject *item = errors[j] ? PyLong_FromLong(errors[j])
+                                   : PyBytes_FromStringAndSize(data[j], sizes[j]);
+        if (item == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SET_ITEM(result, j, item);
+    }
+    for (j = 0; j < count; j++) {
+        free(data[j]);
+    }
+
+done:
+    PyMem_Free(names);
+    PyMem_Free(data);
+    PyMem_Free(sizes);
+    PyMem_Free(errors);
+    Py_DECREF(paths);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"read_files", read_files, METH_O,
+     "read_files(paths) -> [bytes or errno]\n\n"
+     "Each file's whole content, read with the GIL released, or the errno of\n"
+     "the failure (as an int)."},
     {"read_rows", read_rows, METH_VARARGS,
      "read_rows(paths, header, out) -> [(position, errno)]\n\n"
      "Reads each file into its row of `out` after a prefix equal to `header`,\n"

@@ -56,6 +56,74 @@ nearest_index(Py_ssize_t out_size, Py_ssize_t in_size, Py_ssize_t *index)
     }
 }
 
+/* One input row interpolated across: `row[k] = left + (right - left) * lerp` for every
+ * output value `k` (TensorFlow's `top` or `bottom` in compute_lerp). */
+static void
+across(const uint8_t *in, const Py_ssize_t *left, const Py_ssize_t *right, const float *lerp,
+       Py_ssize_t count, float *row)
+{
+    Py_ssize_t k;
+
+    for (k = 0; k < count; k++) {
+        const float l = (float)in[left[k]], r = (float)in[right[k]];
+        row[k] = l + (r - l) * lerp[k];
+    }
+}
+
+/* One output region, bilinear: TensorFlow's compute_lerp, in its order of operations
+ * (`top` and `bottom` across, then down), so the floats are the same. Each input row is
+ * interpolated across once and kept while the next output row needs it too; the step down
+ * runs over whole rows, which the compiler vectorizes. `scratch` holds 3 * pw * channels
+ * floats and 3 * pw * channels indices. */
+static void
+bilinear(const uint8_t *in, float *out, Py_ssize_t in_row, Py_ssize_t out_row, Py_ssize_t channels,
+         Py_ssize_t wy, Py_ssize_t wx, Py_ssize_t py, Py_ssize_t px, Py_ssize_t ph,
+         Py_ssize_t pw, const weight *yw, const weight *xw, float *rows, Py_ssize_t *index)
+{
+    const Py_ssize_t count = pw * channels;
+    Py_ssize_t *left = index, *right = index + count;
+    float *lerp = rows + 2 * count, *cached[2] = {rows, rows + count};
+    Py_ssize_t cached_row[2] = {-1, -1}, x, y, c, k;
+
+    for (x = 0; x < pw; x++) {
+        for (c = 0; c < channels; c++) {
+            left[x * channels + c] = (wx + xw[x].lower) * channels + c;
+            right[x * channels + c] = (wx + xw[x].upper) * channels + c;
+            lerp[x * channels + c] = xw[x].lerp;
+        }
+    }
+    for (y = 0; y < ph; y++) {
+        const Py_ssize_t wanted[2] = {yw[y].lower, yw[y].upper};
+        float *found[2] = {NULL, NULL};
+        int slot, i;
+        for (i = 0; i < 2; i++) {
+            for (slot = 0; slot < 2; slot++) {
+                if (cached_row[slot] == wanted[i]) {
+                    found[i] = cached[slot];
+                }
+            }
+        }
+        for (i = 0; i < 2; i++) {
+            if (found[i] == NULL) {
+                /* Reuse the slot that holds neither wanted row (or the other one's). */
+                slot = (found[1 - i] == cached[0]) ? 1 : 0;
+                if (i == 1 && found[0] == cached[slot]) {
+                    slot = 1 - slot;
+                }
+                across(in + (wy + wanted[i]) * in_row, left, right, lerp, count, cached[slot]);
+                cached_row[slot] = wanted[i];
+                found[i] = cached[slot];
+            }
+        }
+        const float *t = found[0], *b = found[1];
+        const float y_lerp = yw[y].lerp;
+        float *d = out + (py + y) * out_row + px * channels;
+        for (k = 0; k < count; k++) {
+            d[k] = t[k] + (b[k] - t[k]) * y_lerp;
+        }
+    }
+}
+
 static PyObject *
 resize(PyObject *self, PyObject *args)
 {
@@ -64,7 +132,8 @@ resize(PyObject *self, PyObject *args)
     Py_ssize_t wy, wx, wh, ww, py, px, ph, pw;
     int nearest, ok = 1;
     weight *xw = NULL, *yw = NULL;
-    Py_ssize_t *xi = NULL, *yi = NULL;
+    Py_ssize_t *xi = NULL, *yi = NULL, *index = NULL;
+    float *rows = NULL;
 
     if (!PyArg_ParseTuple(args, "y*nnnw*nn(nnnn)(nnnn)p", &src, &height, &width, &channels,
                           &dst, &dst_height, &dst_width, &wy, &wx, &wh, &ww, &py, &px, &ph,
@@ -88,13 +157,17 @@ resize(PyObject *self, PyObject *args)
     else {
         yw = PyMem_RawMalloc(sizeof(weight) * (size_t)ph);
         xw = PyMem_RawMalloc(sizeof(weight) * (size_t)pw);
-        ok = yw != NULL && xw != NULL;
+        rows = PyMem_RawMalloc(sizeof(float) * 3 * (size_t)(pw * channels));
+        index = PyMem_RawMalloc(sizeof(Py_ssize_t) * 2 * (size_t)(pw * channels));
+        ok = yw != NULL && xw != NULL && rows != NULL && index != NULL;
     }
     if (!ok) {
         PyMem_RawFree(yi);
         PyMem_RawFree(xi);
         PyMem_RawFree(yw);
         PyMem_RawFree(xw);
+        PyMem_RawFree(rows);
+        PyMem_RawFree(index);
         PyBuffer_Release(&src);
         PyBuffer_Release(&dst);
         return PyErr_NoMemory();
@@ -131,23 +204,7 @@ resize(PyObject *self, PyObject *args)
     else {
         bilinear_weights(ph, wh, yw);
         bilinear_weights(pw, ww, xw);
-        for (y = 0; y < ph; y++) {
-            const uint8_t *top = in + (wy + yw[y].lower) * in_row + wx * channels;
-            const uint8_t *bottom = in + (wy + yw[y].upper) * in_row + wx * channels;
-            const float y_lerp = yw[y].lerp;
-            float *d = out + (py + y) * out_row + px * channels;
-            for (x = 0; x < pw; x++) {
-                const Py_ssize_t left = xw[x].lower * channels, right = xw[x].upper * channels;
-                const float x_lerp = xw[x].lerp;
-                for (c = 0; c < channels; c++) {
-                    const float top_left = top[left + c], top_right = top[right + c];
-                    const float bottom_left = bottom[left + c], bottom_right = bottom[right + c];
-                    const float t = top_left + (top_right - top_left) * x_lerp;
-                    const float b = bottom_left + (bottom_right - bottom_left) * x_lerp;
-                    d[x * channels + c] = t + (b - t) * y_lerp;
-                }
-            }
-        }
+        bilinear(in, out, in_row, out_row, channels, wy, wx, py, px, ph, pw, yw, xw, rows, index);
     }
     Py_END_ALLOW_THREADS
 
@@ -155,6 +212,8 @@ resize(PyObject *self, PyObject *args)
     PyMem_RawFree(xi);
     PyMem_RawFree(yw);
     PyMem_RawFree(xw);
+    PyMem_RawFree(rows);
+    PyMem_RawFree(index);
     PyBuffer_Release(&src);
     PyBuffer_Release(&dst);
     Py_RETURN_NONE;

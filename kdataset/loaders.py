@@ -344,9 +344,10 @@ def _read_rows_in_python(paths, header, rows):
 
 
 try:
+    from kdataset._fastread import read_files as _read_files
     from kdataset._fastread import read_rows as _read_rows
 except ImportError:  # built without a C compiler, or not on POSIX
-    _read_rows = None
+    _read_rows = _read_files = None
 
 
 class ImageLoader(Loader):
@@ -459,12 +460,38 @@ class ImageLoader(Loader):
     def load_into(self, path, out):
         self._load(path, out)
 
+    def load_many_into(self, paths, out, skip=False):
+        """Loads `paths` into the rows of `out`: the files read in one call outside the GIL
+        (with kdataset's C reader), then each decoded and resized into its row.
+
+        Returns:
+            `[(position, SampleError)]`: the first failure, or every one with `skip`.
+        """
+        if _read_files is None:
+            return load_each(self, paths, out, skip)
+        failures = []
+        for j, data in enumerate(_read_files(paths)):
+            try:
+                if isinstance(data, int):
+                    reason = os.strerror(data)
+                    raise SampleError(f"cannot read the file ({reason})", path=paths[j])
+                self._fill(paths[j], data, out[j])
+            except SampleError as e:
+                failures.append((j, e))
+                if not skip:
+                    break
+        return failures
+
     def _load(self, path, out=None):
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as e:
             raise SampleError(f"cannot read the file ({e.strerror or e})", path=path) from None
+        return self._fill(path, data, out)
+
+    def _fill(self, path, data, out=None):
+        """Decodes and resizes image file bytes into `out` (a new array if `None`)."""
         min_size = None
         if self.antialias:
             min_size = (2 * self.image_size[0], 2 * self.image_size[1])
