@@ -59,13 +59,26 @@ nearest_index(Py_ssize_t out_size, Py_ssize_t in_size, Py_ssize_t *index)
 /* One input row interpolated across: `row[k] = left + (right - left) * lerp` for every
  * output value `k` (TensorFlow's `top` or `bottom` in compute_lerp). */
 static void
-across(const uint8_t *in, const Py_ssize_t *left, const Py_ssize_t *right, const float *lerp,
-       Py_ssize_t count, float *row)
+across(const uint8_t *in, Py_ssize_t width, const Py_ssize_t *left, const Py_ssize_t *right,
+       const float *lerp, Py_ssize_t count, Py_ssize_t channels, float *wide, float *row)
 {
     Py_ssize_t k;
 
+    for (k = 0; k < width; k++) { /* vectorized: bytes to floats, a row at a time */
+        wide[k] = (float)in[k];
+    }
+    if (channels == 3) { /* a pixel's three values share their index and weight */
+        for (k = 0; k < count; k += 3) {
+            const float *l = wide + left[k], *r = wide + right[k];
+            const float w = lerp[k];
+            row[k] = l[0] + (r[0] - l[0]) * w;
+            row[k + 1] = l[1] + (r[1] - l[1]) * w;
+            row[k + 2] = l[2] + (r[2] - l[2]) * w;
+        }
+        return;
+    }
     for (k = 0; k < count; k++) {
-        const float l = (float)in[left[k]], r = (float)in[right[k]];
+        const float l = wide[left[k]], r = wide[right[k]];
         row[k] = l + (r - l) * lerp[k];
     }
 }
@@ -73,22 +86,23 @@ across(const uint8_t *in, const Py_ssize_t *left, const Py_ssize_t *right, const
 /* One output region, bilinear: TensorFlow's compute_lerp, in its order of operations
  * (`top` and `bottom` across, then down), so the floats are the same. Each input row is
  * interpolated across once and kept while the next output row needs it too; the step down
- * runs over whole rows, which the compiler vectorizes. `scratch` holds 3 * pw * channels
- * floats and 3 * pw * channels indices. */
+ * runs over whole rows, which the compiler vectorizes, as it does the bytes-to-floats of each
+ * input row. `rows` holds 3 * pw * channels + ww * channels floats, `index` 2 * pw * channels. */
 static void
 bilinear(const uint8_t *in, float *out, Py_ssize_t in_row, Py_ssize_t out_row, Py_ssize_t channels,
-         Py_ssize_t wy, Py_ssize_t wx, Py_ssize_t py, Py_ssize_t px, Py_ssize_t ph,
-         Py_ssize_t pw, const weight *yw, const weight *xw, float *rows, Py_ssize_t *index)
+         Py_ssize_t wy, Py_ssize_t wx, Py_ssize_t ww, Py_ssize_t py, Py_ssize_t px,
+         Py_ssize_t ph, Py_ssize_t pw, const weight *yw, const weight *xw, float *rows,
+         Py_ssize_t *index)
 {
     const Py_ssize_t count = pw * channels;
     Py_ssize_t *left = index, *right = index + count;
-    float *lerp = rows + 2 * count, *cached[2] = {rows, rows + count};
+    float *lerp = rows + 2 * count, *wide = rows + 3 * count, *cached[2] = {rows, rows + count};
     Py_ssize_t cached_row[2] = {-1, -1}, x, y, c, k;
 
     for (x = 0; x < pw; x++) {
         for (c = 0; c < channels; c++) {
-            left[x * channels + c] = (wx + xw[x].lower) * channels + c;
-            right[x * channels + c] = (wx + xw[x].upper) * channels + c;
+            left[x * channels + c] = xw[x].lower * channels + c;
+            right[x * channels + c] = xw[x].upper * channels + c;
             lerp[x * channels + c] = xw[x].lerp;
         }
     }
@@ -110,7 +124,8 @@ bilinear(const uint8_t *in, float *out, Py_ssize_t in_row, Py_ssize_t out_row, P
                 if (i == 1 && found[0] == cached[slot]) {
                     slot = 1 - slot;
                 }
-                across(in + (wy + wanted[i]) * in_row, left, right, lerp, count, cached[slot]);
+                across(in + (wy + wanted[i]) * in_row + wx * channels, ww * channels, left, right,
+                       lerp, count, channels, wide, cached[slot]);
                 cached_row[slot] = wanted[i];
                 found[i] = cached[slot];
             }
@@ -157,7 +172,7 @@ resize(PyObject *self, PyObject *args)
     else {
         yw = PyMem_RawMalloc(sizeof(weight) * (size_t)ph);
         xw = PyMem_RawMalloc(sizeof(weight) * (size_t)pw);
-        rows = PyMem_RawMalloc(sizeof(float) * 3 * (size_t)(pw * channels));
+        rows = PyMem_RawMalloc(sizeof(float) * (size_t)(3 * pw * channels + ww * channels));
         index = PyMem_RawMalloc(sizeof(Py_ssize_t) * 2 * (size_t)(pw * channels));
         ok = yw != NULL && xw != NULL && rows != NULL && index != NULL;
     }
@@ -204,7 +219,8 @@ resize(PyObject *self, PyObject *args)
     else {
         bilinear_weights(ph, wh, yw);
         bilinear_weights(pw, ww, xw);
-        bilinear(in, out, in_row, out_row, channels, wy, wx, py, px, ph, pw, yw, xw, rows, index);
+        bilinear(in, out, in_row, out_row, channels, wy, wx, ww, py, px, ph, pw, yw, xw, rows,
+                 index);
     }
     Py_END_ALLOW_THREADS
 

@@ -123,7 +123,7 @@ class BatchSource:
                 return self._parallel.load(
                     [paths[r] for r in rows.tolist()], skip=self.skip, split=split
                 )
-            x, have = self.cache.gather(rows)
+            x, have = self.cache.gather(rows, self._parallel.batch_buffer(len(rows)))
             if have.all():
                 return x, []
             missing = np.flatnonzero(~have)

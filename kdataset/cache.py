@@ -121,22 +121,25 @@ class PackedCache:
         self._open()
         return self._missing == 0
 
-    def gather(self, rows):
-        """`(samples, have)`: the rows of the cache, and which of them are filled."""
+    def gather(self, rows, out=None):
+        """`(samples, have)`: the rows of the cache (into `out`, if given), and which of
+        them are filled."""
         data, filled = self._open()
         if self._missing == 0:
-            return self._served(data, rows), np.ones(len(rows), dtype=bool)
+            return self._served(data, rows, out), np.ones(len(rows), dtype=bool)
         # Flags before data: a row is flagged only once its data is written, so a
         # row read as filled here has its data in place when it is gathered next.
         have = filled[rows].astype(bool)
-        return self._served(data, rows), have
+        return self._served(data, rows, out), have
 
-    def _served(self, data, rows):
+    def _served(self, data, rows, out):
         """Rows of the cache in the dtype samples are served in."""
+        if out is None:
+            out = np.empty((len(rows), *self.shape), self.served_as)
         if self.served_as == self.dtype:
-            return data[rows]
-        out = np.empty((len(rows), *self.shape), self.served_as)
-        out[...] = data[rows]
+            np.take(data, rows, axis=0, out=out, mode="clip")  # "raise" buffers `out`
+        else:
+            out[...] = data[rows]
         return out
 
     def store(self, rows, samples):

@@ -32,3 +32,32 @@ def test_a_window_encodes_what_each_batch_would(mode, n, batch_size, window_byte
             np.testing.assert_array_equal(y, targets.encode(order[start:stop]))
             y[...] = 7  # a copy: the caller may zero skipped rows
     assert window.get(order, 0, 1).tolist() != [7]
+
+
+def test_batch_buffers_are_used_again_only_when_no_one_holds_them():
+    from kdataset._parallel import BatchBuffers
+
+    pool = BatchBuffers((1024, 1024), "float32", keep=4)  # 4 MB a row: above the threshold
+    first = pool.get(2)
+    first[...] = 1
+    kept = pool.get(2)  # `first` is still held: another array
+    assert kept is not first
+    view = first[:1]
+    del first
+    assert not any(pool.get(2) is view.base for _ in range(3))  # a view holds it
+    del view
+    again = pool.get(2)
+    assert again.shape == (2, 1024, 1024) and len(pool._pool) <= 4
+
+
+def test_a_batch_you_keep_is_never_written_over(tmp_path):
+    import kdataset as kd
+    from tests.conftest import write_samples
+
+    manifest = write_samples(tmp_path, 12, shape=(1100, 1000))  # 4.4 MB a sample
+    ds = kd.ManifestDataset(manifest, batch_size=2, shuffle=False, label_mode="int")
+    kept = [x for x, _ in ds]
+    assert [int(x[0, 0, 0]) for x in kept] == list(range(0, 12, 2))
+    for _ in ds:  # another epoch, loading into pooled arrays
+        pass
+    assert [int(x[1, -1, -1]) for x in kept] == list(range(1, 12, 2))
