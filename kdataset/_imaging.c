@@ -177,15 +177,8 @@ resize(PyObject *self, PyObject *args)
         ok = yw != NULL && xw != NULL && rows != NULL && index != NULL;
     }
     if (!ok) {
-        PyMem_RawFree(yi);
-        PyMem_RawFree(xi);
-        PyMem_RawFree(yw);
-        PyMem_RawFree(xw);
-        PyMem_RawFree(rows);
-        PyMem_RawFree(index);
-        PyBuffer_Release(&src);
-        PyBuffer_Release(&dst);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        goto done;
     }
 
     Py_BEGIN_ALLOW_THREADS
@@ -224,6 +217,7 @@ resize(PyObject *self, PyObject *args)
     }
     Py_END_ALLOW_THREADS
 
+done:
     PyMem_RawFree(yi);
     PyMem_RawFree(xi);
     PyMem_RawFree(yw);
@@ -232,6 +226,9 @@ resize(PyObject *self, PyObject *args)
     PyMem_RawFree(index);
     PyBuffer_Release(&src);
     PyBuffer_Release(&dst);
+    if (!ok) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 

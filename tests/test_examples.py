@@ -14,18 +14,24 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
-@pytest.mark.slow
-def test_digits_example_trains_well_above_90_percent(tmp_path):
+def _run_example(script, folder, *args):
+    """Runs an example on the active backend; returns `(stdout, validation accuracy)`."""
     result = subprocess.run(
-        [sys.executable, os.path.join(EXAMPLES, "train_digits.py"), "--data-dir", str(tmp_path)],
+        [sys.executable, os.path.join(EXAMPLES, script), "--data-dir", str(folder), *args],
         capture_output=True,
         text=True,
         timeout=600,
     )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    stdout = result.stdout
+    assert result.returncode == 0, stdout[-2000:] + result.stderr[-2000:]
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    assert f"backend: {backend}" in result.stdout
-    accuracy = float(result.stdout.rsplit("validation accuracy:", 1)[1].split()[0])
+    assert f"backend: {backend}" in stdout
+    return stdout, float(stdout.rsplit("validation accuracy:", 1)[1].split()[0])
+
+
+@pytest.mark.slow
+def test_digits_example_trains_well_above_90_percent(tmp_path):
+    _, accuracy = _run_example("train_digits.py", tmp_path)
     assert accuracy > 0.9
     assert (tmp_path / "classes.json").exists()
 
@@ -34,28 +40,10 @@ def test_digits_example_trains_well_above_90_percent(tmp_path):
 def test_digit_images_example_trains_and_decodes_words(tmp_path):
     # A slice of 300 digits (240 train, 60 val), 8 epochs: about 0.95 on every
     # backend; the full run's 0.95 (about 0.98) is the script's own default check.
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(EXAMPLES, "train_digit_images.py"),
-            "--data-dir",
-            str(tmp_path),
-            "--limit",
-            "300",
-            "--epochs",
-            "8",
-            "--min-accuracy",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    stdout, accuracy = _run_example(
+        "train_digit_images.py", tmp_path, "--limit", "300", "--epochs", "8", "--min-accuracy", "0"
     )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    assert f"backend: {backend}" in result.stdout
-    accuracy = float(result.stdout.rsplit("validation accuracy:", 1)[1].split()[0])
-    assert accuracy >= 0.8, result.stdout[-2000:]
+    assert accuracy >= 0.8, stdout[-2000:]
 
     # The files a user would find: PNGs, a manifest of words, a stratified split.
     assert len(list((tmp_path / "images").glob("*.png"))) == 300
@@ -67,9 +55,9 @@ def test_digit_images_example_trains_and_decodes_words(tmp_path):
     assert kd.LabelEncoder.load(tmp_path / "classes.json").classes == sorted(WORDS)
 
     # Predictions decoded back to words, next to the true words of those images.
-    shown = re.findall(r"^image (\S+): predicted (\w+) +true (\w+)", result.stdout, re.MULTILINE)
-    assert len(shown) == 10, result.stdout[-2000:]
+    shown = re.findall(r"^image (\S+): predicted (\w+) +true (\w+)", stdout, re.MULTILINE)
+    assert len(shown) == 10, stdout[-2000:]
     truth = dict(zip(val["id"], val["label"]))
     for sample_id, predicted, true in shown:
         assert predicted in WORDS and true == truth[sample_id]
-    assert sum(predicted == true for _, predicted, true in shown) >= 7, result.stdout[-2000:]
+    assert sum(predicted == true for _, predicted, true in shown) >= 7, stdout[-2000:]
