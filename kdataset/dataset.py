@@ -76,6 +76,12 @@ class ManifestDataset(keras.utils.PyDataset):
         shuffle: Whether to shuffle the samples each epoch.
         seed: Seed of the shuffle. `None` draws one from Python's `random`
             (so `keras.utils.set_random_seed` makes it reproducible).
+        sampling: `None`: every row once per epoch. `"balanced"`: each epoch
+            draws as many rows as the manifest has, the classes equally often
+            (`n // k` draws each, `n % k` of them one more, taking turns), each
+            class walking through its rows in a new random order every time
+            they are all drawn; a pure function of `seed` and the epoch, like
+            the shuffle, so it resumes mid-epoch. Single-label data only.
         drop_remainder: Drop the last batch when it is smaller than `batch_size`.
         pad_remainder: Pad the last batch to `batch_size` with zeros of zero
             sample weight, so every batch has one shape (JAX and XLA never
@@ -154,6 +160,7 @@ class ManifestDataset(keras.utils.PyDataset):
         sample_weight=None,
         shuffle=True,
         seed=None,
+        sampling=None,
         drop_remainder=False,
         pad_remainder=False,
         on_error="raise",
@@ -178,6 +185,7 @@ class ManifestDataset(keras.utils.PyDataset):
             sample_weight=sample_weight,
             shuffle=shuffle,
             seed=seed,
+            sampling=sampling,
             drop_remainder=drop_remainder,
             pad_remainder=pad_remainder,
             on_error=on_error,
@@ -202,6 +210,7 @@ class ManifestDataset(keras.utils.PyDataset):
             spec.shuffle,
             spec.drop_remainder,
             fingerprint=_fingerprint(self.manifest.ids, read.targets, spec),
+            class_of=read.targets.indices if spec.sampling == "balanced" else None,
         )
         if len(self) == 0:
             raise ValueError(
@@ -520,7 +529,7 @@ def _fingerprint(ids, targets, spec):
     digest.update("\0".join(ids).encode())
     if targets is not None:
         digest.update(targets.digest())
-    digest.update(f"{spec.shuffle}:{spec.drop_remainder}".encode())
+    digest.update(f"{spec.shuffle}:{spec.drop_remainder}:{spec.sampling}".encode())
     return digest.hexdigest()[:16]
 
 

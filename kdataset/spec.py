@@ -21,6 +21,7 @@ from kdataset.manifest import Manifest
 
 LABEL_MODES = ("int", "categorical", "binary", "multi_hot")
 ON_ERROR = ("raise", "skip")
+SAMPLING = (None, "balanced")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +57,7 @@ class DatasetSpec:
     sample_weight: str | None = None
     shuffle: bool = True
     seed: int | None = None
+    sampling: str | None = None
     drop_remainder: bool = False
     pad_remainder: bool = False
     on_error: str = "raise"
@@ -85,6 +87,23 @@ class DatasetSpec:
                 f"Received: on_error={self.on_error!r}"
             )
         self._check_labels()
+        if self.sampling not in SAMPLING:
+            raise ValueError(
+                f"Invalid `sampling`: expected one of {one_of(SAMPLING)}. "
+                f"Received: sampling={self.sampling!r}"
+            )
+        if self.sampling == "balanced":
+            if not self.has_labels or self.label_mode == "multi_hot":
+                raise ValueError(
+                    "`sampling='balanced'` draws the classes of single-label data equally: it "
+                    f"needs `label_mode` 'int', 'categorical' or 'binary'. Received: "
+                    f"label_mode={self.label_mode!r}"
+                )
+            if not self.shuffle:
+                raise ValueError(
+                    "`sampling='balanced'` draws rows at random; `shuffle=False` asks for the "
+                    "manifest's order: choose one."
+                )
         if self.pad_remainder and not self.has_labels:
             raise ValueError(
                 "`pad_remainder=True` marks padding with zero sample weights, which need labels: "
@@ -233,6 +252,19 @@ class DatasetSpec:
             ]
         read.label_encoder = encoder
         read.targets = Targets.from_labels(encoder, labels, mode)
+        if self.sampling == "balanced":
+            empty = np.flatnonzero(
+                np.bincount(read.targets.indices, minlength=encoder.num_classes) == 0
+            )
+            if len(empty):
+                names = [encoder.classes[i] for i in empty]
+                return [
+                    Problem(
+                        f"`sampling='balanced'` draws every class, but {listing(names)} "
+                        f"{'has' if len(names) == 1 else 'have'} no rows",
+                        column=column,
+                    )
+                ]
         return []
 
     def _weigh(self, read):

@@ -12,7 +12,7 @@ import operator
 import threading
 
 from kdataset.errors import check_int
-from kdataset.order import epoch_order
+from kdataset.order import balanced_order, epoch_order
 
 STATE_VERSION = 1
 
@@ -27,6 +27,8 @@ class Stream:
         shuffle: Shuffle each epoch (else the manifest order).
         drop_remainder: Leave out the last, smaller batch of an epoch.
         fingerprint: What a saved state must match (the ids and labels).
+        class_of: For balanced sampling, the class index of every row: each
+            epoch is then `balanced_order`'s draws instead of every row once.
 
     Example:
 
@@ -38,7 +40,14 @@ class Stream:
     """
 
     def __init__(
-        self, num_samples, batch_size, seed, shuffle=True, drop_remainder=False, fingerprint=""
+        self,
+        num_samples,
+        batch_size,
+        seed,
+        shuffle=True,
+        drop_remainder=False,
+        fingerprint="",
+        class_of=None,
     ):
         self.num_samples = int(num_samples)
         self.batch_size = int(batch_size)
@@ -46,6 +55,7 @@ class Stream:
         self.shuffle = bool(shuffle)
         self.drop_remainder = bool(drop_remainder)
         self.fingerprint = fingerprint
+        self.class_of = class_of
         if self.drop_remainder:
             self.num_batches = self.num_samples // self.batch_size
         else:
@@ -62,7 +72,10 @@ class Stream:
         orders = self._orders
         rows = orders.get(epoch)
         if rows is None:
-            rows = epoch_order(self.num_samples, self.seed, epoch, self.shuffle)
+            if self.class_of is not None:
+                rows = balanced_order(self.class_of, self.seed, epoch)
+            else:
+                rows = epoch_order(self.num_samples, self.seed, epoch, self.shuffle)
             # Batches of the next epoch load ahead while this one is served.
             self._orders = {**{e: r for e, r in orders.items() if e == epoch - 1}, epoch: rows}
         return rows
