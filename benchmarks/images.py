@@ -47,7 +47,6 @@ import csv
 import dataclasses
 import functools
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -59,7 +58,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import keras
 import numpy as np
 from loading import CLASSES, Adapted, ClassicGenerator, print_table, read_once
-from peers import Pass, TorchLoader, benchmark, version
+from peers import Pass, TorchLoader, benchmark, environment
 from PIL import Image
 
 import kdataset as kd
@@ -342,12 +341,7 @@ def main():
         for n in names
     )
     print(
-        f"kdataset {kd.__version__}, keras {keras.__version__} (backend "
-        f"{keras.backend.backend()}), "
-        + ", ".join(f"{p} {version(p)}" for p in packages)
-        + f", python {platform.python_version()}\n"
-        f"{os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable, load average "
-        f"{os.getloadavg()[0]:.1f}); {sizes}; batch "
+        f"{environment(packages, load=True)}; {sizes}; batch "
         f"{args.batch_size}; float32 out; one warm-up pass, then best of {args.repeats} passes each\n"
     )
     table, notes = [], []

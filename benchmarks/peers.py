@@ -59,6 +59,20 @@ def version(package):
     return "not installed"
 
 
+def environment(packages, load=False):
+    """Two lines: the versions of kdataset, Keras (and its backend) and `packages`, then
+    the cores (and, with `load`, the load average)."""
+    cores = f"{os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable"
+    if load:
+        cores += f", load average {os.getloadavg()[0]:.1f}"
+    return (
+        f"kdataset {kd.__version__}, keras {keras.__version__} (backend "
+        f"{keras.backend.backend()}), "
+        + ", ".join(f"{p} {version(p)}" for p in packages)
+        + f", python {platform.python_version()}\n{cores})"
+    )
+
+
 def cache_kwargs(args):
     """`{"cache": path in the data folder}`; NotImplementedError if kdataset has no `cache=`."""
     if "cache" not in inspect.signature(kd.ManifestDataset).parameters:
@@ -289,14 +303,9 @@ def main():
     # The torch DataLoader forks its workers (its default); JAX warns about fork once initialised.
     warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
 
-    backend = keras.backend.backend()
     packages = ("numpy", "torch", "tensorflow", "grain", "jax")
     print(
-        f"kdataset {kd.__version__}, keras {keras.__version__} (backend {backend}), "
-        + ", ".join(f"{p} {version(p)}" for p in packages)
-        + f", python {platform.python_version()}\n"
-        f"{os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable); {args.samples} .npy "
-        f"(32, 32, 3) float32, {args.samples // 20} JPEG 500x375 -> {IMAGE_SIZE}; batch "
+        f"{environment(packages)}; {args.samples} .npy (32, 32, 3) float32, {args.samples // 20} JPEG 500x375 -> {IMAGE_SIZE}; batch "
         f"{args.batch_size}; one warm-up pass, then best of {args.repeats} passes each\n"
     )
     table, notes = [], []

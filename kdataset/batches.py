@@ -23,8 +23,8 @@ class BatchSource:
     """Turns manifest rows into a batch.
 
     `load(rows)` does the file work and may run in any thread (it imports no
-    backend); `assemble(rows, loaded)` finishes the batch in the thread that
-    serves it, where targets are one-hot or multi-hot encoded with `keras.ops`.
+    backend); `assemble(rows, loaded, y)` finishes the batch in the thread that
+    serves it, with the targets `targets_for` encoded there with `keras.ops`.
 
     Args:
         manifest: The `kdataset.manifest.Manifest` (paths, and how to name a row).
@@ -59,8 +59,7 @@ class BatchSource:
         use_processes=False,
     ):
         self.manifest = manifest
-        self.loader = loader
-        self.sample_shape, self.sample_dtype = tuple(sample_shape), np.dtype(sample_dtype)
+        sample_shape, sample_dtype = tuple(sample_shape), np.dtype(sample_dtype)
         self.targets = targets
         self.weights = weights
         self.skip = on_error == "skip"
@@ -68,19 +67,12 @@ class BatchSource:
         self.x_shape = None if x_shape is None else tuple(x_shape)
         self.cache = None
         if cache is not None:
-            stored = np.dtype(getattr(loader, "storage_dtype", None) or self.sample_dtype)
-            fingerprint = source_fingerprint(manifest.paths, self.sample_shape, stored, loader)
+            stored = np.dtype(loader.storage_dtype or sample_dtype)
+            fingerprint = source_fingerprint(manifest.paths, sample_shape, stored, loader)
             self.cache = PackedCache(
-                cache,
-                fingerprint,
-                len(manifest),
-                self.sample_shape,
-                stored,
-                served_as=self.sample_dtype,
+                cache, fingerprint, len(manifest), sample_shape, stored, served_as=sample_dtype
             )
-        self._parallel = ParallelLoader(
-            loader, self.sample_shape, self.sample_dtype, workers, use_processes
-        )
+        self._parallel = ParallelLoader(loader, sample_shape, sample_dtype, workers, use_processes)
         self._window = None if targets is None else _TargetWindow(targets)
 
     def targets_for(self, order, start, stop):
@@ -96,14 +88,6 @@ class BatchSource:
     def from_memory(self):
         """Whether every sample is served from the complete cache (no file work left)."""
         return self.cache is not None and self.cache.complete
-
-    def __call__(self, rows, batch=None):
-        """The batch of `rows`; `batch` names it in errors, as `(epoch, index)`.
-
-        Returns:
-            `(batch, skipped)`: see `assemble`.
-        """
-        return self.assemble(rows, self.load(rows), batch)
 
     def load(self, rows, split=True):
         """Loads the samples of `rows` (from the cache where it has them).
@@ -142,8 +126,10 @@ class BatchSource:
         except WorkerDied as e:
             return e
 
-    def assemble(self, rows, loaded, batch=None, y=None):
-        """Finishes a batch from what `load` gave (and `y`, the rows' targets, if known).
+    def assemble(self, rows, loaded, y, batch=None):
+        """Finishes a batch from what `load` gave, and `y`, the rows' targets
+        (`targets_for`; `None` without labels). `batch` names it in errors, as
+        `(epoch, index)`.
 
         Returns:
             `(batch, skipped)`: the batch (`x`, `(x, y)` or `(x, y, weight)`)
@@ -177,7 +163,6 @@ class BatchSource:
                 )
         if self.targets is None:
             return (x if keep is None else x[keep]), skipped
-        y = self.targets.encode(rows) if y is None else y
         weights = None if self.weights is None else self.weights[rows]
         if self.pad_to is not None:
             weights = np.ones(len(rows), np.float32) if weights is None else weights.copy()

@@ -314,7 +314,7 @@ class ManifestDataset(keras.utils.PyDataset):
             start = index * self.batch_size
             y = self._source.targets_for(self._stream.order(epoch), start, start + len(rows))
         try:
-            batch, skipped = self._source.assemble(rows, loaded, key, y)
+            batch, skipped = self._source.assemble(rows, loaded, y, key)
         except SampleError:
             self.close()  # training stops here: leave no loading thread or process behind
             raise

@@ -171,18 +171,15 @@ class LabelEncoder:
         labels = list(labels)
         if self.multi_label:
             flat = self._flat(labels)  # a sample with no label is the all-zero row
-            empty = []
         else:
             # Distinct labels first: there may be millions of rows and a few classes.
             flat = [_native(v) for v in dict.fromkeys(labels)]
-            empty = []
             if any(_is_missing(v) for v in flat):
                 empty = [i for i, label in enumerate(labels) if _is_missing(label)]
-        if empty:
-            raise ValueError(
-                f"Empty labels at {plural(len(empty), 'position')} {listing(empty)}: "
-                "every sample needs a label."
-            )
+                raise ValueError(
+                    f"Empty labels at {plural(len(empty), 'position')} {listing(empty)}: "
+                    "every sample needs a label."
+                )
         if self._classes is None:
             if not flat:
                 raise ValueError("Cannot learn classes: no sample carries a label.")
@@ -454,9 +451,6 @@ class Targets:
         offsets = np.zeros(len(hot) + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=len(hot)), out=offsets[1:])
         return cls("multi_hot", np.shape(hot)[1], columns, offsets)
-
-    def __len__(self):
-        return len(self.indices) if self.offsets is None else len(self.offsets) - 1
 
     @property
     def multi_label(self):

@@ -101,10 +101,21 @@ def load_each(loader, paths, out, skip=False):
         The failures, as `[(position, SampleError)]`: the first one only,
         unless `skip`, when loading goes on past failed samples.
     """
+    # out[j, ...] is a view, also for 0-d samples.
+    return fill_each(paths, lambda j: loader.load_into(paths[j], out[j, ...]), skip)
+
+
+def fill_each(paths, fill, skip=False):
+    """Calls `fill(j)` for each position of `paths`, collecting what fails.
+
+    Returns:
+        `[(position, SampleError)]`, an error of another type named by its
+        path: the first one only, unless `skip`.
+    """
     failures = []
     for j, path in enumerate(paths):
         try:
-            loader.load_into(path, out[j, ...])  # a view, also for 0-d samples
+            fill(j)
         except Exception as e:
             error = (
                 e
@@ -469,18 +480,15 @@ class ImageLoader(Loader):
         """
         if _read_files is None:
             return load_each(self, paths, out, skip)
-        failures = []
-        for j, data in enumerate(_read_files(paths)):
-            try:
-                if isinstance(data, int):
-                    reason = os.strerror(data)
-                    raise SampleError(f"cannot read the file ({reason})", path=paths[j])
-                self._fill(paths[j], data, out[j])
-            except SampleError as e:
-                failures.append((j, e))
-                if not skip:
-                    break
-        return failures
+        files = _read_files(paths)
+
+        def fill(j):
+            if isinstance(files[j], int):
+                reason = os.strerror(files[j])
+                raise SampleError(f"cannot read the file ({reason})", path=paths[j])
+            self._fill(paths[j], files[j], out[j])
+
+        return fill_each(paths, fill, skip)
 
     def _load(self, path, out=None):
         try:

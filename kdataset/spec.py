@@ -160,7 +160,7 @@ class DatasetSpec:
         """Whether batches carry labels (`label_column` and `label_mode` both set)."""
         return self.label_column is not None and self.label_mode is not None
 
-    def read(self, source, check_files=True):
+    def read(self, source):
         """Reads and checks a manifest with these arguments, collecting every problem.
 
         Problems in the data are collected, never raised. The labels are held as
@@ -169,7 +169,6 @@ class DatasetSpec:
 
         Args:
             source: A CSV path or a pandas DataFrame.
-            check_files: Whether to check that every file exists.
 
         Returns:
             A `ReadManifest`.
@@ -182,7 +181,6 @@ class DatasetSpec:
             path_column=self.path_column,
             path_template=self.path_template,
             root_dir=self.root_dir,
-            check_files=check_files,
             empty_labels=multi and isinstance(self.label_column, str),
         )
         read = ReadManifest(manifest=manifest, problems=list(manifest.problems))

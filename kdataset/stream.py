@@ -135,17 +135,21 @@ class Stream:
 
     def seek(self, epoch, position=0):
         """Moves to batch `position` of `epoch` (a position past the end runs on)."""
-        epoch = check_int("epoch", epoch, 0)
-        position = check_int("position", position, 0)
-        epoch, position = epoch + position // self.num_batches, position % self.num_batches
+        epoch, position = self._normal(
+            check_int("epoch", epoch, 0), check_int("position", position, 0)
+        )
         with self._lock:
             self._epoch, self._position = epoch, position
+
+    def _normal(self, epoch, position):
+        """`(epoch, position)` with a position past the epoch's end carried into the epoch."""
+        return epoch + position // self.num_batches, position % self.num_batches
 
     # -- state --------------------------------------------------------------
 
     def state_at(self, epoch, position):
         """The state of batch `position` of `epoch` (it may run past the epoch's end)."""
-        epoch, position = epoch + position // self.num_batches, position % self.num_batches
+        epoch, position = self._normal(epoch, position)
         return {
             "version": STATE_VERSION,
             "epoch": int(epoch),

@@ -52,13 +52,13 @@ def validate_manifest(manifest, *, deep=False, progress=False, **dataset_kwargs)
     problems = list(read.problems)
     if read.loader is None or problems:
         return problems
+    if read.first_sample_error is not None:
+        problems.append(_problem(read.first_sample_error))
     if not deep:
-        error = read.first_sample_error
-        if error is not None:
-            problems.append(_problem(error))
         return problems
-    # Deep: every sample that does not load is reported, the first ones too.
-    first = 0
+    # Deep: every sample that does not load is reported, the first ones too; the
+    # first that loads (already probed by `read` when it is row 0) sets the shape.
+    first = 0 if read.sample_shape is not None else 1
     while read.sample_shape is None and first < len(read.manifest):
         error = read.probe(first)
         if error is not None:

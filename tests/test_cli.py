@@ -270,10 +270,9 @@ def test_commands_run_when_the_keras_backend_is_not_installed(tmp_path, args):
     assert result.returncode == 0, output
 
 
-@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: a[0])
-def test_commands_do_not_import_keras(tmp_path, args):
-    manifest = write_samples(tmp_path, 9)
-    argv = [a.format(m=manifest, d=tmp_path) for a in args]
+def exit_code_and_backends(argv):
+    """`"<exit code> [<Keras and backend modules imported>]"` of `kdataset.cli.main(argv)`,
+    run in a fresh process."""
     code = (
         "import sys, kdataset.cli\n"
         f"code = kdataset.cli.main({argv!r})\n"
@@ -283,4 +282,11 @@ def test_commands_do_not_import_keras(tmp_path, args):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "0 []"
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: a[0])
+def test_commands_do_not_import_keras(tmp_path, args):
+    manifest = write_samples(tmp_path, 9)
+    argv = [a.format(m=manifest, d=tmp_path) for a in args]
+    assert exit_code_and_backends(argv) == "0 []"
