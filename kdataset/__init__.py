@@ -34,6 +34,10 @@ _EXPORTS = {
     "Loader": "kdataset.loaders",
     "NpyLoader": "kdataset.loaders",
     "ImageLoader": "kdataset.loaders",
+    "MaskLoader": "kdataset.loaders",
+    "Files": "kdataset.fields",
+    "Numbers": "kdataset.fields",
+    "Labels": "kdataset.fields",
     "FunctionLoader": "kdataset.loaders",
     "Manifest": "kdataset.manifest",
     "epoch_order": "kdataset.order",
@@ -47,6 +51,7 @@ _KERAS_FREE = frozenset(
     {
         "kdataset.build",
         "kdataset.errors",
+        "kdataset.fields",
         "kdataset.labels",
         "kdataset.loaders",
         "kdataset.manifest",
@@ -67,8 +72,9 @@ if TYPE_CHECKING:
     from kdataset.compat import DataGenerator
     from kdataset.dataset import ManifestDataset, SkippedSamplesWarning
     from kdataset.errors import ManifestError, Problem, SampleError
+    from kdataset.fields import Files, Labels, Numbers
     from kdataset.labels import LabelEncoder, class_weights, sample_weights
-    from kdataset.loaders import FunctionLoader, ImageLoader, Loader, NpyLoader
+    from kdataset.loaders import FunctionLoader, ImageLoader, Loader, MaskLoader, NpyLoader
     from kdataset.manifest import Manifest
     from kdataset.order import epoch_order
     from kdataset.resume import ResumeCheckpoint, fit_resumable

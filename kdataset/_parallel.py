@@ -28,8 +28,8 @@ from kdataset.loaders import load_each
 MAX_AUTO_WORKERS = 8
 
 
-def plan_workers(loader, workers, use_multiprocessing):
-    """`(num_workers, use_processes)` for a loader and the `workers` argument.
+def plan_workers(loaders, workers, use_multiprocessing):
+    """`(num_workers, use_processes)` for the loaders of a dataset and the `workers` argument.
 
     `workers="auto"` gives a worker per usable core where they load in parallel,
     else one: threads help a loader only when it works outside the GIL, while
@@ -37,10 +37,13 @@ def plan_workers(loader, workers, use_multiprocessing):
     the pace. Processes are used only for loaders that hold the GIL: the others
     load as fast in threads, without every batch crossing between processes.
     """
-    use_processes = bool(use_multiprocessing) and not loader.releases_gil
+    releases_gil = all(loader.releases_gil for loader in loaders)
+    use_processes = bool(use_multiprocessing) and not releases_gil
     if workers != "auto":
         return workers, use_processes
-    if use_multiprocessing or loader.releases_gil:
+    if not loaders:  # numbers and labels only: nothing to load
+        return 1, False
+    if use_multiprocessing or releases_gil:
         return max(1, min(usable_cores(), MAX_AUTO_WORKERS)), use_processes
     return 1, use_processes
 

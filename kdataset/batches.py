@@ -10,98 +10,316 @@ through the same steps.
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
 
 from kdataset._parallel import ParallelLoader, WorkerDied
 from kdataset.cache import PackedCache, source_fingerprint
-from kdataset.errors import SampleError
+from kdataset.errors import SampleError, listing
+from kdataset.spec import FilePart, LabelPart, NumberPart
 
 
 class BatchSource:
     """Turns manifest rows into a batch.
 
     `load(rows)` does the file work and may run in any thread (it imports no
-    backend); `assemble(rows, loaded, y)` finishes the batch in the thread that
-    serves it, with the targets `targets_for` encoded there with `keras.ops`.
+    backend); `assemble(rows, loaded, encoded)` finishes the batch in the
+    thread that serves it, with the class labels `targets_for` encoded there
+    with `keras.ops`.
+
+    A batch is `x`, `(x, y)` or `(x, y, weight)`, where `x` and `y` are each
+    one array or a dict by name of the inputs and outputs of a `ReadManifest`:
+    files (loaded, through the cache), numbers and class labels.
 
     Args:
-        manifest: The `kdataset.manifest.Manifest` (paths, and how to name a row).
-        loader: The `kdataset.loaders.Loader`.
-        sample_shape: Shape of every sample as loaded.
-        sample_dtype: Its dtype.
-        targets: `kdataset.labels.Targets`, or `None` for batches of `x` alone.
-        weights: A `float32` weight per row, or `None`.
+        read: The `kdataset.spec.ReadManifest`, clean and probed.
         on_error: `"raise"` or `"skip"` a sample that fails to load.
         pad_to: Pad every batch to this many rows with zero-weight zeros, or `None`.
-        x_shape: The shape each sample is given in the batch (a reshape of
-            `sample_shape`), or `None` to keep it.
-        cache: A path for a `PackedCache`, or `None`.
+        x_shape: The shape each sample of the one input is given in the batch
+            (a reshape of its loaded shape), or `None` to keep it.
+        cache: A path for a `PackedCache` of the first files read (the others
+            get the path with `.<name>` added), or `None`.
         workers: Threads (or processes) that share the loading of a batch.
         use_processes: Load with worker processes instead of threads.
+        transform: `fn(sample, rng) -> sample` applied to each sample's
+            arrays read from files, with a NumPy `Generator` of its own.
+        batch_transform: `fn(batch, rng) -> batch` applied to every array of
+            the batch, by name.
+        seed: The seed that the `Generator`s are derived from.
     """
 
     def __init__(
         self,
-        manifest,
-        loader,
-        sample_shape,
-        sample_dtype,
+        read,
         *,
-        targets=None,
-        weights=None,
         on_error="raise",
         pad_to=None,
         x_shape=None,
         cache=None,
         workers=1,
         use_processes=False,
+        transform=None,
+        batch_transform=None,
+        seed=0,
     ):
-        self.manifest = manifest
-        sample_shape, sample_dtype = tuple(sample_shape), np.dtype(sample_dtype)
-        self.targets = targets
-        self.weights = weights
+        self.manifest = read.manifest
+        self.x_dict, self.y_dict = read.x_dict, read.y_dict
+        self.weights = read.weights
         self.skip = on_error == "skip"
         self.pad_to = pad_to
         self.x_shape = None if x_shape is None else tuple(x_shape)
-        self.cache = None
-        if cache is not None:
-            stored = np.dtype(loader.storage_dtype or sample_dtype)
-            fingerprint = source_fingerprint(manifest.paths, sample_shape, stored, loader)
-            self.cache = PackedCache(
-                cache, fingerprint, len(manifest), sample_shape, stored, served_as=sample_dtype
-            )
-        self._parallel = ParallelLoader(loader, sample_shape, sample_dtype, workers, use_processes)
-        self._window = None if targets is None else _TargetWindow(targets)
+        self.transform, self.batch_transform, self.seed = transform, batch_transform, seed
+        self.parts = [("x", p) for p in read.inputs] + [("y", p) for p in read.outputs]
+        self.has_targets = bool(read.outputs)
+        self._files = {}
+        for role, part in self.parts:
+            if isinstance(part, FilePart):
+                path = None if cache is None else os.fspath(cache)
+                if path is not None and self._files:
+                    path = f"{path}.{part.name or role}"
+                self._files[_key(role, part)] = _Files(
+                    self.manifest, part, path, workers, use_processes, self.skip
+                )
+        self._windows = {
+            _key(role, part): _TargetWindow(part.targets)
+            for role, part in self.parts
+            if isinstance(part, LabelPart)
+        }
+
+    x_names = property(lambda self: [_key(r, p) for r, p in self.parts if r == "x"])
+    y_names = property(lambda self: [_key(r, p) for r, p in self.parts if r == "y"])
+
+    @property
+    def cache(self):
+        """The `PackedCache` of the first files read, or `None`."""
+        files = next(iter(self._files.values()), None)
+        return None if files is None else files.cache
+
+    @property
+    def from_memory(self):
+        """Whether every sample is served from complete caches (no file work left)."""
+        return all(f.cache is not None and f.cache.complete for f in self._files.values())
 
     def targets_for(self, order, start, stop):
-        """The targets of rows `order[start:stop]`, encoded a window of `order` at a time.
+        """The class labels of rows `order[start:stop]`, by part, encoded a window of `order`
+        at a time.
 
         One `keras.ops` call encodes the rows of several batches of an epoch's
         order (up to 4 MB of them), since the call's fixed cost (about 100 µs
         on JAX) would otherwise be paid by every batch.
         """
-        return self._window.get(order, start, stop)
+        return {key: window.get(order, start, stop) for key, window in self._windows.items()}
 
-    @property
-    def from_memory(self):
-        """Whether every sample is served from the complete cache (no file work left)."""
-        return self.cache is not None and self.cache.complete
-
-    def load(self, rows, split=True):
-        """Loads the samples of `rows` (from the cache where it has them).
+    def load(self, rows, split=True, where=None):
+        """Loads the samples of `rows` from files (from the cache where it has them), and
+        applies the per-sample `transform`.
 
         Args:
             rows: Manifest row positions.
             split: Share the rows among the workers (a caller loading several
                 batches at once passes `False`).
+            where: `(epoch, positions)`: the epoch and the rows' positions in
+                its order, which seed each sample's `transform`.
 
         Returns:
-            `(x, failures)` with failures `[(position, SampleError)]`, or the
+            `(arrays, failures)`: the arrays by part, and `[(position,
+            SampleError)]` (the first failure of each failing row); or the
             `WorkerDied` error of a worker process that died.
         """
-        paths = self.manifest.paths
+        arrays, failed = {}, {}
+        for key, files in self._files.items():
+            loaded = files.load(rows, split)
+            if isinstance(loaded, WorkerDied):
+                return loaded
+            arrays[key] = loaded[0]
+            for position, error in loaded[1]:
+                failed.setdefault(position, error)
+        if self.transform is not None and arrays:
+            self._transform(rows, arrays, failed, where)
+        return arrays, sorted(failed.items())
+
+    def _transform(self, rows, arrays, failed, where):
+        epoch, positions = where if where is not None else (0, range(len(rows)))
+        out = dict(arrays)
+        for i, position in enumerate(positions):
+            if i in failed:
+                continue
+            sample = {key: array[i] for key, array in arrays.items()}
+            try:
+                result = self.transform(sample, sample_rng(self.seed, epoch, position))
+                _check_keys(result, sample, "transform")
+                for key, value in result.items():
+                    value = np.asarray(value)
+                    array = out[key]
+                    if array is arrays[key] and value.shape != array.shape[1:]:
+                        array = out[key] = np.zeros((len(rows), *value.shape), array.dtype)
+                    if value.shape != array.shape[1:]:
+                        raise ValueError(
+                            f"it returned {key!r} of shape {value.shape}, where the batch's "
+                            f"other samples have {array.shape[1:]}"
+                        )
+                    array[i] = value
+            except Exception as e:
+                reason = e.reason if isinstance(e, SampleError) else f"{type(e).__name__}: {e}"
+                failed[i] = SampleError(f"the transform failed: {reason}")
+                if not self.skip:
+                    break
+        arrays.update(out)
+
+    def assemble(self, rows, loaded, encoded, batch=None, where=None):
+        """Finishes a batch from what `load` gave and `encoded`, the rows' class labels
+        (`targets_for`). `batch` names it in errors, as `(epoch, index)`; `where`
+        is `(epoch, first position)`, which seeds the `batch_transform`.
+
+        Returns:
+            `(batch, skipped)`: the batch (`x`, `(x, y)` or `(x, y, weight)`)
+            and the `SampleError`s of the samples left out with
+            `on_error="skip"`.
+
+        Raises:
+            SampleError: a sample failed to load (with `on_error="raise"`), or
+                every sample of the batch failed.
+        """
+        if isinstance(loaded, WorkerDied):
+            raise self.error(int(rows[loaded.position]), loaded.error, batch)
+        loaded, failures = loaded
+        arrays = {}
+        for role, part in self.parts:
+            key = _key(role, part)
+            if isinstance(part, FilePart):
+                arrays[key] = loaded[key]
+            elif isinstance(part, NumberPart):
+                arrays[key] = part.values[rows]
+            else:
+                arrays[key] = encoded[key]
+        if self.x_shape is not None:
+            arrays["x"] = arrays["x"].reshape((len(rows), *self.x_shape))
+        keep, skipped = None, []
+        if failures:
+            if not self.skip:
+                position, error = failures[0]
+                raise self.error(int(rows[position]), error, batch)
+            keep = np.ones(len(rows), dtype=bool)
+            for position, error in failures:
+                keep[position] = False
+                skipped.append(self.error(int(rows[position]), error, batch))
+            if not keep.any() and self.pad_to is None:
+                first = skipped[0]
+                where_ = "" if batch is None else f" {batch[1]} (epoch {batch[0]})"
+                raise SampleError(
+                    f"every sample of batch{where_} failed to load, so there is nothing left "
+                    f"to train on; the first: {first.path!r}: {first.reason}"
+                )
+        weights = None
+        if self.has_targets:
+            weights = None if self.weights is None else self.weights[rows]
+            if self.pad_to is not None:
+                weights = np.ones(len(rows), np.float32) if weights is None else weights.copy()
+                if keep is not None:  # a skipped sample becomes padding: the shape holds
+                    weights[~keep] = 0.0
+                    for array in arrays.values():
+                        array[~keep] = 0
+                    keep = None
+                arrays = {key: _pad(a, self.pad_to) for key, a in arrays.items()}
+                weights = _pad(weights, self.pad_to)
+        if keep is not None:
+            arrays = {key: a[keep] for key, a in arrays.items()}
+            weights = None if weights is None else weights[keep]
+        if self.batch_transform is not None:
+            epoch, first = where if where is not None else (0, 0)
+            rng = sample_rng(self.seed, epoch, first, _BATCH)
+            result = self.batch_transform(dict(arrays), rng)
+            _check_keys(result, arrays, "batch_transform")
+            arrays.update(result)
+        x = self._structure(arrays, "x", self.x_dict)
+        if not self.has_targets:
+            return x, skipped
+        y = self._structure(arrays, "y", self.y_dict)
+        return ((x, y) if weights is None else (x, y, weights)), skipped
+
+    def _structure(self, arrays, role, as_dict):
+        if not as_dict:
+            return arrays[role]
+        return {part.name: arrays[part.name] for r, part in self.parts if r == role}
+
+    def error(self, row, error, batch=None):
+        """A `SampleError` for manifest row `row`, naming its line, id, file and batch."""
+        path = error.path
+        if path is None and self._files:  # the transform failed: name the sample's first file
+            path = next(iter(self._files.values())).paths[row]
+        return SampleError(
+            error.reason,
+            path=path,
+            line=self.manifest.where(row),
+            id=self.manifest.id_of(row),
+            batch=batch,
+        )
+
+    def close(self):
+        """Stops the loading threads or processes (they restart when needed)."""
+        for files in self._files.values():
+            files.close()
+
+
+_BATCH = 1  # tells a batch's Generator from its first sample's
+
+
+def sample_rng(seed, epoch, position, kind=0):
+    """The NumPy `Generator` of the sample at `position` of `epoch`'s order (or, with
+    `kind=1`, of the batch that starts there): a pure function of its arguments.
+
+    Example:
+
+    >>> int(sample_rng(7, 0, 3).integers(100)) == int(sample_rng(7, 0, 3).integers(100))
+    True
+    """
+    return np.random.Generator(
+        np.random.PCG64(
+            np.random.SeedSequence([int(seed), int(epoch), int(position), kind, 0x6B64])
+        )
+    )
+
+
+def _key(role, part):
+    """The name of a part in the batch: its own, or `x`/`y` for the one input/output."""
+    return part.name if part.name is not None else role
+
+
+def _check_keys(result, given, what):
+    if not isinstance(result, dict):
+        raise TypeError(
+            f"`{what}` must return a dict of the arrays it was given ({listing(list(given))}); "
+            f"it returned {type(result).__name__}"
+        )
+    extra = [k for k in result if k not in given]
+    if extra:
+        raise ValueError(
+            f"`{what}` returned {listing(extra)}, which it was not given: it was given "
+            f"{listing(list(given))}"
+        )
+
+
+class _Files:
+    """One input or output read from files: the loader's workers, and its cache."""
+
+    def __init__(self, manifest, part, cache, workers, use_processes, skip):
+        self.paths = part.paths
+        self.skip = skip
+        shape, dtype, loader = part.sample_shape, part.sample_dtype, part.loader
+        self.cache = None
+        if cache is not None:
+            stored = np.dtype(loader.storage_dtype or dtype)
+            fingerprint = source_fingerprint(self.paths, shape, stored, loader)
+            self.cache = PackedCache(
+                cache, fingerprint, len(manifest), shape, stored, served_as=dtype
+            )
+        self._parallel = ParallelLoader(loader, shape, dtype, workers, use_processes)
+
+    def load(self, rows, split):
+        """`(x, failures)` for `rows`, or the `WorkerDied` of a worker process."""
+        paths = self.paths
         try:
             if self.cache is None:
                 return self._parallel.load(
@@ -126,69 +344,7 @@ class BatchSource:
         except WorkerDied as e:
             return e
 
-    def assemble(self, rows, loaded, y, batch=None):
-        """Finishes a batch from what `load` gave, and `y`, the rows' targets
-        (`targets_for`; `None` without labels). `batch` names it in errors, as
-        `(epoch, index)`.
-
-        Returns:
-            `(batch, skipped)`: the batch (`x`, `(x, y)` or `(x, y, weight)`)
-            and the `SampleError`s of the samples left out with
-            `on_error="skip"`.
-
-        Raises:
-            SampleError: a sample failed to load (with `on_error="raise"`), or
-                every sample of the batch failed.
-        """
-        if isinstance(loaded, WorkerDied):
-            raise self.error(int(rows[loaded.position]), loaded.error, batch)
-        x, failures = loaded
-        if self.x_shape is not None:
-            x = x.reshape((len(x), *self.x_shape))
-        keep, skipped = None, []
-        if failures:
-            if not self.skip:
-                position, error = failures[0]
-                raise self.error(int(rows[position]), error, batch)
-            keep = np.ones(len(rows), dtype=bool)
-            for position, error in failures:
-                keep[position] = False
-                skipped.append(self.error(int(rows[position]), error, batch))
-            if not keep.any() and self.pad_to is None:
-                first = skipped[0]
-                where = "" if batch is None else f" {batch[1]} (epoch {batch[0]})"
-                raise SampleError(
-                    f"every sample of batch{where} failed to load, so there is nothing left "
-                    f"to train on; the first: {first.path!r}: {first.reason}"
-                )
-        if self.targets is None:
-            return (x if keep is None else x[keep]), skipped
-        weights = None if self.weights is None else self.weights[rows]
-        if self.pad_to is not None:
-            weights = np.ones(len(rows), np.float32) if weights is None else weights.copy()
-            if keep is not None:  # a skipped sample becomes padding: the shape holds
-                weights[~keep] = 0.0
-                x[~keep] = 0
-                y[~keep] = 0
-                keep = None
-            x, y, weights = (_pad(a, self.pad_to) for a in (x, y, weights))
-        if keep is not None:
-            x, y = x[keep], y[keep]
-            weights = None if weights is None else weights[keep]
-        return ((x, y) if weights is None else (x, y, weights)), skipped
-
-    def error(self, row, error, batch=None):
-        """A `SampleError` for manifest row `row`, naming its line, id, file and batch."""
-        return SampleError(
-            error.reason,
-            path=self.manifest.paths[row],
-            line=self.manifest.where(row),
-            id=self.manifest.id_of(row),
-            batch=batch,
-        )
-
     def close(self):
-        """Stops the loading threads or processes (they restart when needed)."""
         self._parallel.close()
 
 

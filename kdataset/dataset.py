@@ -14,12 +14,13 @@ import sys
 import warnings
 
 import keras
+import numpy as np
 
 from kdataset._parallel import Prefetcher, plan_workers
 from kdataset.batches import BatchSource
 from kdataset.errors import ManifestError, SampleError
 from kdataset.labels import balanced_class_weights
-from kdataset.spec import DatasetSpec
+from kdataset.spec import DatasetSpec, LabelPart, NumberPart
 from kdataset.stream import Stream
 
 
@@ -157,10 +158,14 @@ class ManifestDataset(keras.utils.PyDataset):
         label_mode="categorical",
         label_separator=None,
         classes=None,
+        inputs=None,
+        outputs=None,
         sample_weight=None,
         shuffle=True,
         seed=None,
         sampling=None,
+        transform=None,
+        batch_transform=None,
         drop_remainder=False,
         pad_remainder=False,
         on_error="raise",
@@ -182,10 +187,14 @@ class ManifestDataset(keras.utils.PyDataset):
             label_mode=label_mode,
             label_separator=label_separator,
             classes=classes,
+            inputs=inputs,
+            outputs=outputs,
             sample_weight=sample_weight,
             shuffle=shuffle,
             seed=seed,
             sampling=sampling,
+            transform=transform,
+            batch_transform=batch_transform,
             drop_remainder=drop_remainder,
             pad_remainder=pad_remainder,
             on_error=on_error,
@@ -200,7 +209,11 @@ class ManifestDataset(keras.utils.PyDataset):
         if read.problems:
             raise ManifestError(read.problems, source=self.manifest.source)
         self.label_encoder = read.label_encoder
-        self.label_mode = spec.label_mode if read.label_encoder is not None else None
+        class_labels = spec.class_labels
+        self.label_mode = class_labels[1].mode if read.label_encoder is not None else None
+        self.label_encoders = {
+            part.name: part.encoder for part in read.outputs if isinstance(part, LabelPart)
+        }
         self.num_samples = len(self.manifest)
         self.seed = spec.seed if spec.seed is not None else random.randrange(2**31)
         self._stream = Stream(
@@ -209,7 +222,7 @@ class ManifestDataset(keras.utils.PyDataset):
             self.seed,
             spec.shuffle,
             spec.drop_remainder,
-            fingerprint=_fingerprint(self.manifest.ids, read.targets, spec),
+            fingerprint=_fingerprint(self.manifest.ids, read, spec),
             class_of=read.targets.indices if spec.sampling == "balanced" else None,
         )
         if len(self) == 0:
@@ -221,31 +234,33 @@ class ManifestDataset(keras.utils.PyDataset):
             raise read.first_sample_error
         self.loader = read.loader
         self.sample_shape, self.sample_dtype = read.sample_shape, read.sample_dtype
+        loaders = [part.loader for part in read.file_parts]
         self.num_workers, self.use_processes = plan_workers(
-            self.loader, spec.workers, spec.use_multiprocessing
+            loaders, spec.workers, spec.use_multiprocessing
         )
         if self.use_processes:
-            try:
-                pickle.dumps(self.loader)
-            except Exception as e:
-                raise ValueError(
-                    "`use_multiprocessing=True` needs a loader that pickles (a function defined "
-                    f"at module level, not a lambda or a closure). {self.loader!r} does not: {e}"
-                ) from None
+            for loader in loaders:
+                try:
+                    pickle.dumps(loader)
+                except Exception as e:
+                    raise ValueError(
+                        "`use_multiprocessing=True` needs loaders that pickle (functions defined "
+                        f"at module level, not lambdas or closures). {loader!r} does not: {e}"
+                    ) from None
         self._source = BatchSource(
-            self.manifest,
-            self.loader,
-            self.sample_shape,
-            self.sample_dtype,
-            targets=read.targets,
-            weights=read.weights,
+            read,
             on_error=spec.on_error,
             pad_to=spec.batch_size if spec.pad_remainder else None,
-            x_shape=self._x_shape(self.sample_shape),
+            x_shape=None if read.x_dict else self._x_shape(self.sample_shape),
             cache=spec.cache,
             workers=self.num_workers,
             use_processes=self.use_processes,
+            transform=spec.transform,
+            batch_transform=spec.batch_transform,
+            seed=self.seed,
         )
+        self._class_targets = read.targets
+        self._output_kinds = {part.name: type(part).__name__ for part in read.outputs}
         self._prefetch_depth = (
             max(2, 2 * self.num_workers) if spec.max_queue_size is None else spec.max_queue_size
         )
@@ -304,17 +319,15 @@ class ManifestDataset(keras.utils.PyDataset):
     def _serve(self, key, ahead=False):
         """Batch `key = (epoch, index)`, through the batch source; loaded ahead with `ahead`."""
         epoch, index = key
-        rows = self._stream.rows(epoch, index)
+        rows, positions = self._stream.rows(epoch, index), self._positions(epoch, index)
         if ahead and self._prefetch_depth and not self._source.from_memory:
             loaded = self._prefetcher.get(key, self._stream.upcoming(self._prefetch_depth))
         else:
-            loaded = self._source.load(rows)
-        y = None
-        if self._source.targets is not None:
-            start = index * self.batch_size
-            y = self._source.targets_for(self._stream.order(epoch), start, start + len(rows))
+            loaded = self._source.load(rows, where=(epoch, positions))
+        first = int(positions[0]) if len(positions) else 0
+        encoded = self._source.targets_for(self._stream.order(epoch), first, first + len(rows))
         try:
-            batch, skipped = self._source.assemble(rows, loaded, y, key)
+            batch, skipped = self._source.assemble(rows, loaded, encoded, key, where=(epoch, first))
         except SampleError:
             self.close()  # training stops here: leave no loading thread or process behind
             raise
@@ -324,7 +337,13 @@ class ManifestDataset(keras.utils.PyDataset):
 
     def _load_ahead(self, key):
         """Loads batch `key` in a prefetching thread (the whole batch in that thread)."""
-        return self._source.load(self._stream.rows(*key), split=False)
+        positions = self._positions(*key)
+        return self._source.load(self._stream.rows(*key), split=False, where=(key[0], positions))
+
+    def _positions(self, epoch, index):
+        """Positions in `epoch`'s order of the rows of batch `index`: they seed the transforms."""
+        start = index * self.batch_size
+        return np.arange(start, start + len(self._stream.rows(epoch, index)))
 
     def _record_skipped(self, error, key):
         seen = (key[0], error.path, error.line)
@@ -462,8 +481,14 @@ class ManifestDataset(keras.utils.PyDataset):
             ValueError: without labels, or for multi-hot labels (Keras argmaxes
                 2-D targets, so weights per class cannot work there).
         """
-        targets = self._source.targets
+        targets = self._class_targets
         if targets is None:
+            if self.spec.outputs is not None:
+                raise ValueError(
+                    "`class_weight()` weighs classes: it needs one output of class labels "
+                    f"(kd.Labels). This dataset's outputs are {self._output_kinds}; "
+                    "regression and mask targets have no classes."
+                )
             raise ValueError("`class_weight()` needs labels: this dataset has `label_mode=None`.")
         if targets.multi_label:
             raise ValueError(
@@ -483,9 +508,15 @@ class ManifestDataset(keras.utils.PyDataset):
             if self.classes
             else "no labels"
         )
+        if self.spec.inputs is not None:
+            x = "inputs " + ", ".join(map(repr, self._source.x_names))
+        else:
+            x = f"x {self.sample_shape} {self.sample_dtype.name}"
+        if self.spec.outputs is not None:
+            labels = "outputs " + ", ".join(map(repr, self._source.y_names))
         return (
             f"<{type(self).__name__} {self.num_samples} samples, {len(self)} batches of "
-            f"{self.batch_size}, x {self.sample_shape} {self.sample_dtype.name}, {labels}>"
+            f"{self.batch_size}, {x}, {labels}>"
         )
 
 
@@ -524,11 +555,16 @@ def _one_epoch(dataset):
         dataset.on_epoch_end()
 
 
-def _fingerprint(ids, targets, spec):
+def _fingerprint(ids, read, spec):
+    """What a saved state must match: the ids, the targets and what shapes the order."""
     digest = hashlib.sha256()
     digest.update("\0".join(ids).encode())
-    if targets is not None:
-        digest.update(targets.digest())
+    for part in read.outputs:
+        digest.update(repr(part.name).encode())
+        if isinstance(part, LabelPart):
+            digest.update(part.targets.digest())
+        elif isinstance(part, NumberPart):
+            digest.update(part.values.tobytes())
     digest.update(f"{spec.shuffle}:{spec.drop_remainder}:{spec.sampling}".encode())
     return digest.hexdigest()[:16]
 

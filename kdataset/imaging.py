@@ -72,6 +72,44 @@ def decode(data, color_mode, min_size=None):
     return array.reshape(*array.shape[:2], channels)
 
 
+def decode_mask(data):
+    """Decodes a segmentation mask's file bytes into a `uint8` array `(height, width, 1)`
+    of class indices.
+
+    A palette image (PNG mode "P") gives its palette indices, a grayscale one
+    its values, and an RGB(A) one whose channels are all equal its first
+    channel; colours are not classes, so any other RGB mask is an error, as
+    are values above 255.
+
+    Raises:
+        ValueError: the data is not such a mask.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            mode = image.mode
+            if mode == "1":
+                image = image.convert("L")
+                array = (np.asarray(image) > 0).astype(np.uint8)
+            else:
+                array = np.asarray(image)
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(str(e)) from None
+    if array.ndim == 3:
+        if not (array[..., :3] == array[..., :1]).all():
+            raise ValueError(
+                f"a {mode} mask with colours: a mask holds class indices (a palette or "
+                "grayscale image); map its colours to indices first"
+            )
+        array = array[..., 0]
+    if array.dtype != np.uint8:
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise ValueError(f"mask values up to {array.max()}: masks hold class indices 0..255")
+        array = array.astype(np.uint8)
+    return array.reshape(*array.shape[:2], 1)
+
+
 def _reduced_size(data, min_size):
     """The `(height, width)` of a JPEG decoded at 1/2, 1/4 or 1/8 but at least `min_size`;
     `(0, 0)` to decode it in full."""

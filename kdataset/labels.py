@@ -527,6 +527,21 @@ def _balanced(offsets, indices, num_classes):
     return out.astype(np.float32)
 
 
+def continuous_values(values):
+    """Why labels look like a measurement rather than classes (numbers with
+    fractions), or `""`. Whole numbers may be class codes: they pass."""
+    try:
+        numbers = np.array([float(v) for v in values])
+    except (TypeError, ValueError):
+        return ""
+    if not np.isfinite(numbers).all():
+        return ""
+    fractions = numbers != np.round(numbers)
+    if fractions.any():
+        return f"numbers with fractions (such as {_native(values[int(np.argmax(fractions))])!r})"
+    return ""
+
+
 def class_weights(labels, classes=None):
     """Balanced class weights, as scikit-learn's `compute_class_weight("balanced")`.
 
@@ -556,6 +571,13 @@ def class_weights(labels, classes=None):
             "multi-hot targets, so every row would get its first class's weight."
         )
     labels = list(labels)
+    continuous = continuous_values(labels) if encoder._classes is None else ""
+    if continuous:
+        raise ValueError(
+            f"`class_weights` weighs classes, but these labels are {continuous}: a "
+            "regression target has no classes to weigh. Bin it into classes first "
+            "(pandas.qcut), or weigh samples with a column of your own."
+        )
     encoder = encoder.fit(labels) if encoder._classes is None else encoder
     return balanced_class_weights(encoder.encode(labels), encoder)
 

@@ -504,9 +504,9 @@ class ImageLoader(Loader):
         if self.antialias:
             min_size = (2 * self.image_size[0], 2 * self.image_size[1])
         try:
-            image = imaging.decode(data, self.color_mode, min_size)
+            image = self._decode(data, min_size)
         except ValueError as e:
-            raise SampleError(f"not a readable image ({e})", path=path) from None
+            raise SampleError(f"not a readable {self._kind} ({e})", path=path) from None
         if self.image_size is None:
             if out is None:
                 out = np.empty(image.shape, np.float32)
@@ -532,6 +532,11 @@ class ImageLoader(Loader):
             imaging.resize_into(image, out, window, place, self.interpolation == "nearest")
         return out
 
+    _kind = "image"
+
+    def _decode(self, data, min_size):
+        return imaging.decode(data, self.color_mode, min_size)
+
     def _other_size(self, path, shape, expected):
         first, size = self._first or (None, expected[:2])
         what = f"the first image {first!r}" if first else "the first image"
@@ -550,6 +555,50 @@ class ImageLoader(Loader):
             f"interpolation={self.interpolation!r}, "
             f"crop_to_aspect_ratio={self.crop_to_aspect_ratio!r}, "
             f"pad_to_aspect_ratio={self.pad_to_aspect_ratio!r}, antialias={self.antialias!r})"
+        )
+
+
+class MaskLoader(ImageLoader):
+    """Loads segmentation masks: class indices, `float32` `(height, width, 1)`.
+
+    Resized with nearest neighbour only, so every pixel stays one of the
+    classes (bilinear would blend class 1 and class 3 into a class 2). A palette
+    PNG gives its palette indices, a grayscale image its values; a mask in
+    colours is an error (map colours to indices first). Use it for a target
+    read from files: `outputs=kd.Files("mask", loader=kd.MaskLoader((128, 128)))`;
+    `keras.losses.SparseCategoricalCrossentropy` takes such masks as they are.
+
+    Args:
+        image_size: `(height, width)` to resize every mask to, or `None` to
+            keep sizes. Give the image loader the same size.
+        crop_to_aspect_ratio: As `ImageLoader`: give both loaders the same.
+        pad_to_aspect_ratio: As `ImageLoader` (padding is class 0).
+
+    Example:
+
+    >>> MaskLoader(image_size=(64, 64)).interpolation
+    'nearest'
+    """
+
+    _kind = "mask"
+
+    def __init__(self, image_size=None, crop_to_aspect_ratio=False, pad_to_aspect_ratio=False):
+        super().__init__(
+            image_size,
+            color_mode="grayscale",
+            interpolation="nearest",
+            crop_to_aspect_ratio=crop_to_aspect_ratio,
+            pad_to_aspect_ratio=pad_to_aspect_ratio,
+        )
+
+    def _decode(self, data, min_size):
+        return imaging.decode_mask(data)
+
+    def __repr__(self):
+        return (
+            f"MaskLoader(image_size={self.image_size!r}, "
+            f"crop_to_aspect_ratio={self.crop_to_aspect_ratio!r}, "
+            f"pad_to_aspect_ratio={self.pad_to_aspect_ratio!r})"
         )
 
 

@@ -332,11 +332,9 @@ class Manifest:
 
         self._read_ids(id_column)
         if label_columns:
-            self._read_labels(label_column, label_columns)
+            self.labels = self._read_labels(label_column, label_columns, self.empty_labels)
         if require_paths:
-            raw = self._read_paths(path_column, path_template, fields)
-            if check_files and self.paths is not None:
-                self._check_files(path_column, raw)
+            self.paths = self._read_paths(path_column, path_template, fields, check_files)
 
     # -- pieces ----------------------------------------------------------
 
@@ -396,7 +394,63 @@ class Manifest:
                     )
                 )
 
-    def _read_labels(self, label_column, label_columns):
+    # -- more columns, for named inputs and outputs ---------------------
+
+    def _has(self, columns, role):
+        """Whether every column of `columns` is in the manifest; a problem for each that is not."""
+        absent = [c for c in columns if c not in self.frame.columns]
+        for column in absent:
+            self._problem(
+                f"no column {column!r} ({role}). Columns: "
+                f"{listing([str(c) for c in self.frame.columns])}",
+                column=column,
+            )
+        return not absent
+
+    def files(self, column=None, template=None, role="`path_column`", check=True):
+        """The absolute file paths of a path column or a `str.format` template, one per row.
+
+        Problems (a missing column, an empty path, a missing file) are added to
+        `problems`; returns `None` when a column is missing.
+        """
+        fields = _template_fields(template) if template is not None else []
+        if not self._has([column] if template is None else fields, role):
+            return None
+        return self._read_paths(column, template, fields, check)
+
+    def numbers(self, columns, role):
+        """Numeric columns as a `float32` array `(rows, len(columns))`.
+
+        A cell that is not a finite number is a problem naming its line and
+        column; returns `None` when a column is missing.
+        """
+        if not self._has(columns, role):
+            return None
+        values = np.zeros((len(self.frame), len(columns)), dtype=np.float32)
+        for j, column in enumerate(columns):
+            cells = self.frame[column]
+            number = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64)
+            bad = ~np.isfinite(number)
+            for i in np.flatnonzero(bad).tolist():
+                value = cells.iloc[i]
+                what = (
+                    "empty cell"
+                    if _is_missing(value) or not str(value).strip()
+                    else f"expected a number, got {_native(value)!r}"
+                )
+                self._problem(f"{what} ({role})", row=i, column=column)
+            values[:, j] = np.where(bad, 0.0, number)
+        return values
+
+    def labels_of(self, column, empty_labels=False):
+        """The labels of a column (or 0/1 columns), as `labels` holds them; `None` when a
+        column is missing."""
+        columns = list(column) if isinstance(column, list | tuple) else [column]
+        if not self._has(columns, "`label_column`"):
+            return None
+        return self._read_labels(column, columns, empty_labels)
+
+    def _read_labels(self, label_column, label_columns, empty_labels):
         if isinstance(label_column, list | tuple):
             matrix = np.zeros((len(self.frame), len(label_columns)), dtype=np.int8)
             for j, column in enumerate(label_columns):
@@ -411,8 +465,7 @@ class Manifest:
                         self._problem(what, row=i, column=column)
                     else:
                         matrix[i, j] = bit
-            self.labels = matrix
-            return
+            return matrix
         column = self.frame[label_column]
         if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
             text = self._text(label_column)  # "" where missing or blank
@@ -420,24 +473,26 @@ class Manifest:
         else:
             text = None
             empty = np.flatnonzero(column.isna().to_numpy()).tolist()
-        if self.empty_labels:
+        if empty_labels:
             empty = []  # a sample with no label: the all-zero row
         for i in empty:
             self._problem("empty label", row=i, column=label_column)
         values = column.tolist()
         if self.source is not None:
-            values = text if text is not None else self.label_text()
+            values = text if text is not None else self._text(label_column)
             if not empty:
                 values = _int_or_text(values)
-        self.labels = values
+        return values
 
-    def label_text(self):
-        """For a CSV's single label column, the labels as written (text), else `None`."""
-        if self.source is None or not isinstance(self.label_column, str):
+    def label_text(self, column=None):
+        """For a CSV's single label column (by default `label_column`), the labels as
+        written (text), else `None`."""
+        column = self.label_column if column is None else column
+        if self.source is None or not isinstance(column, str):
             return None
-        return self._text(self.label_column)
+        return self._text(column)
 
-    def _read_paths(self, path_column, path_template, fields):
+    def _read_paths(self, path_column, path_template, fields, check=True):
         if path_template is not None:
             columns = {f: self._text(f) for f in fields}
             raw = []
@@ -455,16 +510,18 @@ class Manifest:
             raw = self._text(path_column)
             for i in [i for i, v in enumerate(raw) if not v]:
                 self._problem("empty path", row=i, column=path_column)
-        self.paths = _absolute(raw, self.root)
-        return raw
+        paths = _absolute(raw, self.root)
+        if check:
+            self._check_files(path_column, paths, raw)
+        return paths
 
-    def _check_files(self, path_column, raw):
-        missing = _missing_files(self.paths)
+    def _check_files(self, path_column, paths, raw):
+        missing = _missing_files(paths)
         hint = _root_hint(self, missing, raw) if len(missing) >= _HINT_AFTER else None
         if hint is not None:
             self.problems.append(Problem(hint))
         for i in missing:
-            self._problem("file not found", row=i, column=path_column, path=self.paths[i])
+            self._problem("file not found", row=i, column=path_column, path=paths[i])
 
     def __len__(self):
         return len(self.frame)

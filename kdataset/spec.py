@@ -15,11 +15,11 @@ import os
 import numpy as np
 
 from kdataset.errors import Problem, SampleError, check_int, listing, one_of
+from kdataset.fields import LABEL_MODES, Files, Labels, Numbers, named
 from kdataset.labels import LabelEncoder, Targets, _is_missing, _native
 from kdataset.loaders import get_loader
 from kdataset.manifest import Manifest
 
-LABEL_MODES = ("int", "categorical", "binary", "multi_hot")
 ON_ERROR = ("raise", "skip")
 SAMPLING = (None, "balanced")
 
@@ -54,10 +54,14 @@ class DatasetSpec:
     label_mode: str | None = "categorical"
     label_separator: str | None = None
     classes: object = None
+    inputs: object = None
+    outputs: object = None
     sample_weight: str | None = None
     shuffle: bool = True
     seed: int | None = None
     sampling: str | None = None
+    transform: object = None
+    batch_transform: object = None
     drop_remainder: bool = False
     pad_remainder: bool = False
     on_error: str = "raise"
@@ -87,17 +91,25 @@ class DatasetSpec:
                 f"Received: on_error={self.on_error!r}"
             )
         self._check_labels()
+        self._check_fields()
+        for name in ("transform", "batch_transform"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise ValueError(
+                    f"Invalid `{name}`: expected a function `fn(sample, rng) -> sample` or "
+                    f"None. Received: {name}={value!r}"
+                )
         if self.sampling not in SAMPLING:
             raise ValueError(
                 f"Invalid `sampling`: expected one of {one_of(SAMPLING)}. "
                 f"Received: sampling={self.sampling!r}"
             )
         if self.sampling == "balanced":
-            if not self.has_labels or self.label_mode == "multi_hot":
+            if self.class_labels is None or self.class_labels[1].mode == "multi_hot":
                 raise ValueError(
                     "`sampling='balanced'` draws the classes of single-label data equally: it "
-                    f"needs `label_mode` 'int', 'categorical' or 'binary'. Received: "
-                    f"label_mode={self.label_mode!r}"
+                    "needs one target of class labels with `label_mode` 'int', 'categorical' "
+                    f"or 'binary'. {self._class_labels_found()}"
                 )
             if not self.shuffle:
                 raise ValueError(
@@ -114,14 +126,87 @@ class DatasetSpec:
                 "Invalid `sample_weight`: expected None, 'balanced' or the name of a column of "
                 f"weights. Received: sample_weight={self.sample_weight!r}"
             )
-        if self.sample_weight == "balanced" and not self.has_labels:
-            raise ValueError("`sample_weight='balanced'` needs labels: `label_mode` is None.")
+        if self.sample_weight == "balanced" and self.class_labels is None:
+            raise ValueError(
+                "`sample_weight='balanced'` weighs samples by their class: it needs one target "
+                f"of class labels. {self._class_labels_found()}"
+            )
         if self.cache is not None and not isinstance(self.cache, str | os.PathLike):
             raise ValueError(
                 f"Invalid `cache`: expected a file path or None. Received: cache={self.cache!r}"
             )
         if self.loader not in ("auto", "npy", "image") and not callable(self.loader):
             get_loader(self.loader)  # raises, naming what is accepted
+
+    def _check_fields(self):
+        if self.inputs is not None:
+            given = {
+                "path_column": self.path_column,
+                "path_template": self.path_template,
+                "loader": None if self.loader == "auto" else self.loader,
+            }
+            clash = [name for name, value in given.items() if value is not None]
+            if clash:
+                raise ValueError(
+                    f"`inputs` names every input, so {listing(clash)} cannot be given too: "
+                    "put the path in the input, as `kd.Files(column='path', loader=...)`."
+                )
+            named(self.inputs, "inputs")
+        if self.outputs is not None:
+            defaults = {
+                "label_column": "label",
+                "label_mode": "categorical",
+                "label_separator": None,
+                "classes": None,
+            }
+            clash = [name for name, value in defaults.items() if getattr(self, name) != value]
+            if clash:
+                raise ValueError(
+                    f"`outputs` names every target, so {listing(clash)} cannot be given too: "
+                    "put class labels in an output, as `kd.Labels('label', mode='int')`."
+                )
+            named(self.outputs, "outputs")
+
+    def fields(self):
+        """`(inputs, x_is_dict, outputs, y_is_dict)`: each a `{name: field}` dict.
+
+        Without `inputs` (`outputs`), the one input (target) is made of the
+        path (label) arguments and named `None`; `outputs` is empty without
+        labels.
+        """
+        if self.inputs is not None:
+            inputs, x_dict = named(self.inputs, "inputs")
+        else:
+            inputs, x_dict = {None: None}, False  # the path arguments: see `read`
+        if self.outputs is not None:
+            outputs, y_dict = named(self.outputs, "outputs")
+        elif self.has_labels:
+            outputs, y_dict = {None: self._legacy_labels()}, False
+        else:
+            outputs, y_dict = {}, False
+        return inputs, x_dict, outputs, y_dict
+
+    def _legacy_labels(self):
+        return Labels(self.label_column, self.label_mode, self.label_separator, self.classes)
+
+    @property
+    def class_labels(self):
+        """`(name, Labels)` of the one target of class labels, or `None` if there is not one."""
+        if self.outputs is None:
+            return (None, self._legacy_labels()) if self.has_labels else None
+        labels = [
+            (n, f) for n, f in named(self.outputs, "outputs")[0].items() if isinstance(f, Labels)
+        ]
+        return labels[0] if len(labels) == 1 else None
+
+    def _class_labels_found(self):
+        if self.outputs is None:
+            return f"Received: label_mode={self.label_mode!r}"
+        outputs = named(self.outputs, "outputs")[0]
+        labels = [n for n, f in outputs.items() if isinstance(f, Labels)]
+        if not labels:
+            return "The outputs hold no kd.Labels (regression or mask targets have no classes)."
+        return f"The outputs {listing(labels)} all hold class labels: there must be one."
 
     def _check_labels(self):
         mode, column = self.label_mode, self.label_column
@@ -157,15 +242,18 @@ class DatasetSpec:
 
     @property
     def has_labels(self):
-        """Whether batches carry labels (`label_column` and `label_mode` both set)."""
+        """Whether batches carry targets (`outputs`, or `label_column` and `label_mode` set)."""
+        if self.outputs is not None:
+            return True
         return self.label_column is not None and self.label_mode is not None
 
     def read(self, source):
         """Reads and checks a manifest with these arguments, collecting every problem.
 
-        Problems in the data are collected, never raised. The labels are held as
-        class indices (`Targets`), and the first sample is loaded to learn the
-        shape and dtype of every sample.
+        Problems in the data are collected, never raised. Labels are held as
+        class indices (`Targets`), numbers as `float32`, and the first sample of
+        every input or output read from files is loaded to learn its shape and
+        dtype.
 
         Args:
             source: A CSV path or a pandas DataFrame.
@@ -173,36 +261,72 @@ class DatasetSpec:
         Returns:
             A `ReadManifest`.
         """
-        multi = self.has_labels and self.label_mode == "multi_hot"
+        inputs, x_dict, outputs, y_dict = self.fields()
+        legacy_x, legacy_y = self.inputs is None, self.outputs is None and self.has_labels
         manifest = Manifest(
             source,
             id_column=self.id_column,
-            label_column=self.label_column if self.has_labels else None,
-            path_column=self.path_column,
-            path_template=self.path_template,
+            label_column=self.label_column if legacy_y else None,
+            path_column=self.path_column if legacy_x else None,
+            path_template=self.path_template if legacy_x else None,
             root_dir=self.root_dir,
-            empty_labels=multi and isinstance(self.label_column, str),
+            require_paths=legacy_x,
+            empty_labels=legacy_y and _empty_allowed(outputs[None]),
         )
-        read = ReadManifest(manifest=manifest, problems=list(manifest.problems))
+        read = ReadManifest(manifest=manifest, problems=[], x_dict=x_dict, y_dict=y_dict)
         if manifest.ids is None:
-            return read  # columns are missing: rows cannot be read
-        if self.has_labels and manifest.labels is not None:
-            read.problems += self._encode_labels(read)
+            read.problems = list(manifest.problems)  # columns are missing: rows cannot be read
+            return read
+        encoding = []
+        for role, fields, parts in (
+            ("inputs", inputs, read.inputs),
+            ("outputs", outputs, read.outputs),
+        ):
+            for name, field in fields.items():
+                part, problems = self._read_field(manifest, role, name, field)
+                encoding += problems
+                parts.append(part)
+        read.problems = [*manifest.problems, *encoding]
+        class_labels = self.class_labels
+        if class_labels is not None:
+            part = read.outputs[list(outputs).index(class_labels[0])]
+            read.label_encoder, read.targets = part.encoder, part.targets
         if self.sample_weight is not None:
             read.problems += self._weigh(read)
-        if manifest.paths is None or read.problems:
+        if read.problems:
             return read
-        read.loader = get_loader(self.loader, manifest.paths)
+        for part in read.file_parts:
+            part.loader = get_loader(part.loader, part.paths)
         read.probe(0)
         return read
 
-    def _encode_labels(self, read):
-        manifest, mode, column = read.manifest, self.label_mode, self.label_column
-        labels = manifest.labels
+    def _read_field(self, manifest, role, name, field):
+        """`(part, problems)` for one input or output: problems of encoding labels (those of
+        reading the cells go to `manifest.problems`)."""
+        where = role if name is None else f"{role}[{name!r}]"
+        if field is None:  # the path arguments
+            return FilePart(name, manifest.paths, self.loader, self.path_column), []
+        if isinstance(field, Files):
+            paths = manifest.files(field.column, field.template, role=f"`{where}`")
+            return FilePart(name, paths, field.loader, field.column), []
+        if isinstance(field, Numbers):
+            return NumberPart(name, manifest.numbers(field.columns, f"`{where}`")), []
+        if name is None and role == "outputs" and self.outputs is None:
+            labels = manifest.labels  # read with the manifest, by the label arguments
+        else:
+            labels = manifest.labels_of(field.column, empty_labels=_empty_allowed(field))
+        part = LabelPart(name)
+        if labels is None:
+            return part, []
+        problems = self._encode_labels(manifest, field, labels, part)
+        return part, problems
+
+    def _encode_labels(self, manifest, field, labels, part):
+        mode, column, classes = field.mode, field.column, field.classes
         if isinstance(column, list | tuple):
             columns = [str(c) for c in column]
-            encoder = self.classes if isinstance(self.classes, LabelEncoder) else None
-            names = encoder.classes if encoder is not None else list(self.classes or columns)
+            encoder = classes if isinstance(classes, LabelEncoder) else None
+            names = encoder.classes if encoder is not None else list(classes or columns)
             if sorted(map(str, names)) != sorted(columns):
                 return [
                     Problem(
@@ -212,15 +336,15 @@ class DatasetSpec:
             if manifest.problems:
                 return []
             order = [columns.index(str(n)) for n in names]
-            read.label_encoder = encoder or LabelEncoder(classes=names, multi_label=True)
-            read.targets = Targets.from_matrix(labels[:, order])
+            part.encoder = encoder or LabelEncoder(classes=names, multi_label=True)
+            part.targets = Targets.from_matrix(labels[:, order])
             return []
 
-        given = self.classes.classes if isinstance(self.classes, LabelEncoder) else self.classes
+        given = classes.classes if isinstance(classes, LabelEncoder) else classes
         if manifest.source is not None and given and all(isinstance(c, str) for c in given):
-            labels = manifest.label_text()  # classes given as text: match the CSV's text
-        if isinstance(self.classes, LabelEncoder):
-            encoder = self.classes
+            labels = manifest.label_text(column)  # classes given as text: match the CSV's text
+        if isinstance(classes, LabelEncoder):
+            encoder = classes
             if encoder.multi_label != (mode == "multi_hot"):
                 kind = "multi" if encoder.multi_label else "single"
                 raise ValueError(
@@ -228,9 +352,9 @@ class DatasetSpec:
                 )
         else:
             encoder = LabelEncoder(
-                classes=self.classes,
+                classes=classes,
                 multi_label=mode == "multi_hot",
-                separator=self.label_separator,
+                separator=field.separator,
             )
         problems = _unknown_labels(manifest, encoder, labels, column)
         if problems or manifest.problems:
@@ -248,11 +372,11 @@ class DatasetSpec:
                     column=column,
                 )
             ]
-        read.label_encoder = encoder
-        read.targets = Targets.from_labels(encoder, labels, mode)
-        if self.sampling == "balanced":
+        part.encoder = encoder
+        part.targets = Targets.from_labels(encoder, labels, mode)
+        if self.sampling == "balanced" and self.class_labels[1] == field:
             empty = np.flatnonzero(
-                np.bincount(read.targets.indices, minlength=encoder.num_classes) == 0
+                np.bincount(part.targets.indices, minlength=encoder.num_classes) == 0
             )
             if len(empty):
                 names = [encoder.classes[i] for i in empty]
@@ -330,6 +454,40 @@ def _unknown_labels(manifest, encoder, labels, column):
     ]
 
 
+def _empty_allowed(field):
+    """Whether an empty label cell is a sample with no label (multi-hot from one column)."""
+    return field.mode == "multi_hot" and isinstance(field.column, str)
+
+
+@dataclasses.dataclass
+class FilePart:
+    """An input or output read from files: its paths, loader, and sample shape and dtype."""
+
+    name: str | None
+    paths: list | None
+    loader: object
+    column: str | None = None
+    sample_shape: tuple | None = None
+    sample_dtype: np.dtype | None = None
+
+
+@dataclasses.dataclass
+class NumberPart:
+    """An input or output of numeric columns: a `float32` array `(rows, columns)`."""
+
+    name: str | None
+    values: np.ndarray | None
+
+
+@dataclasses.dataclass
+class LabelPart:
+    """An input or output of class labels: the rows' `Targets` and their `LabelEncoder`."""
+
+    name: str | None
+    targets: Targets | None = None
+    encoder: LabelEncoder | None = None
+
+
 @dataclasses.dataclass
 class ReadManifest:
     """A manifest read and checked with a `DatasetSpec`.
@@ -337,45 +495,65 @@ class ReadManifest:
     Attributes:
         manifest: The `Manifest`.
         problems: Every problem found in the manifest and its labels.
-        label_encoder: The fitted `LabelEncoder`, or `None`.
-        targets: The labels of every row as `Targets` (class indices), or `None`.
+        inputs: A part (`FilePart`, `NumberPart` or `LabelPart`) per input.
+        outputs: A part per output (none without labels).
+        x_dict: Whether `x` is a dict by input name (else the one input).
+        y_dict: Whether `y` is a dict by output name.
+        label_encoder: The `LabelEncoder` of the class labels, or `None`.
+        targets: The class labels of every row as `Targets`, or `None`.
         weights: The sample weight of every row, or `None`.
-        loader: The loader, once the manifest is clean.
-        sample_shape: Shape of the first sample that loaded.
+        loader: The first input's loader, once the manifest is clean.
+        sample_shape: Shape of the first input's first sample that loaded.
         sample_dtype: Its dtype.
-        first_sample_error: A `SampleError` if the first sample would not load.
+        first_sample_error: A `SampleError` if a first sample would not load.
     """
 
     manifest: Manifest
     problems: list
+    inputs: list = dataclasses.field(default_factory=list)
+    outputs: list = dataclasses.field(default_factory=list)
+    x_dict: bool = False
+    y_dict: bool = False
     label_encoder: LabelEncoder | None = None
     targets: Targets | None = None
     weights: np.ndarray | None = None
-    loader: object = None
-    sample_shape: tuple | None = None
-    sample_dtype: np.dtype | None = None
     first_sample_error: SampleError | None = None
 
+    @property
+    def file_parts(self):
+        """The inputs and outputs read from files, inputs first."""
+        return [p for p in (*self.inputs, *self.outputs) if isinstance(p, FilePart)]
+
+    @property
+    def _first(self):
+        parts = self.file_parts
+        return parts[0] if parts else None
+
+    loader = property(lambda self: self._first and self._first.loader)
+    sample_shape = property(lambda self: self._first and self._first.sample_shape)
+    sample_dtype = property(lambda self: self._first and self._first.sample_dtype)
+
     def probe(self, row):
-        """Loads sample `row` to learn the sample shape and dtype.
+        """Loads the samples of `row` to learn every sample shape and dtype.
 
         Returns:
-            `None` if it loaded, else its `SampleError` (the first one is also
-            kept as `first_sample_error`).
+            `None` if they loaded, else the first `SampleError` (the first one
+            ever is also kept as `first_sample_error`).
         """
         manifest = self.manifest
-        try:
-            shape, dtype = self.loader.probe(manifest.paths[row])
-        except Exception as e:
-            error = e if isinstance(e, SampleError) else SampleError(f"{type(e).__name__}: {e}")
-            error = SampleError(
-                error.reason,
-                path=manifest.paths[row],
-                line=manifest.where(row),
-                id=manifest.id_of(row),
-            )
-            if self.first_sample_error is None:
-                self.first_sample_error = error
-            return error
-        self.sample_shape, self.sample_dtype = tuple(shape), np.dtype(dtype)
+        for part in self.file_parts:
+            try:
+                shape, dtype = part.loader.probe(part.paths[row])
+            except Exception as e:
+                error = e if isinstance(e, SampleError) else SampleError(f"{type(e).__name__}: {e}")
+                error = SampleError(
+                    error.reason,
+                    path=part.paths[row],
+                    line=manifest.where(row),
+                    id=manifest.id_of(row),
+                )
+                if self.first_sample_error is None:
+                    self.first_sample_error = error
+                return error
+            part.sample_shape, part.sample_dtype = tuple(shape), np.dtype(dtype)
         return None

@@ -10,8 +10,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from kdataset.errors import ManifestError, listing, plural
-from kdataset.labels import LabelEncoder, _is_missing, _native, sort_classes
+from kdataset.errors import ManifestError, Problem, listing, plural
+from kdataset.labels import LabelEncoder, _is_missing, _native, continuous_values, sort_classes
 from kdataset.manifest import Manifest, _binary
 
 _SPLITS = ("train", "val", "test")
@@ -214,6 +214,17 @@ def _read_labels(rows, stratify, label_separator):
         rows._problem("empty label", row=i, column=stratify)
     keys = [_key(v) for v in values]
     if _unhashable(rows, stratify, keys, "a label") or empty:
+        return None
+    continuous = continuous_values(values)
+    if continuous:
+        rows.problems.append(
+            Problem(
+                f"`stratify` keeps the shares of classes, but {stratify!r} holds {continuous}: "
+                "a regression target, not classes. Bin it into a column of classes first "
+                "(pandas.qcut), or split without `stratify`",
+                column=stratify,
+            )
+        )
         return None
     classes = sort_classes(keys)
     index = {c: j for j, c in enumerate(classes)}
