@@ -41,6 +41,8 @@ _EXPORTS = {
     "FunctionLoader": "kdataset.loaders",
     "Manifest": "kdataset.manifest",
     "epoch_order": "kdataset.order",
+    "IdDigest": "kdataset.audit",
+    "id_hashes": "kdataset.audit",
     "ManifestError": "kdataset.errors",
     "SampleError": "kdataset.errors",
     "Problem": "kdataset.errors",
@@ -49,6 +51,7 @@ _EXPORTS = {
 # Modules that import neither Keras nor a backend when imported.
 _KERAS_FREE = frozenset(
     {
+        "kdataset.audit",
         "kdataset.build",
         "kdataset.errors",
         "kdataset.fields",
@@ -68,6 +71,7 @@ _KERAS_BACKENDS = (*_BACKENDS, "numpy", "openvino")
 __all__ = ["BackendError", "__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
+    from kdataset.audit import IdDigest, id_hashes
     from kdataset.build import build_manifest
     from kdataset.compat import DataGenerator
     from kdataset.dataset import ManifestDataset, SkippedSamplesWarning

@@ -320,6 +320,8 @@ class _Files:
     def load(self, rows, split):
         """`(x, failures)` for `rows`, or the `WorkerDied` of a worker process."""
         paths = self.paths
+        if not len(rows):  # a host's share of an epoch's last step may be empty
+            return self._parallel.batch_buffer(0), []
         try:
             if self.cache is None:
                 return self._parallel.load(

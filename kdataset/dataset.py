@@ -17,8 +17,10 @@ import keras
 import numpy as np
 
 from kdataset._parallel import Prefetcher, plan_workers
+from kdataset._platform import engine_shard
+from kdataset.audit import IdDigest, id_hashes
 from kdataset.batches import BatchSource
-from kdataset.errors import ManifestError, SampleError
+from kdataset.errors import ManifestError, SampleError, check_int
 from kdataset.labels import balanced_class_weights
 from kdataset.spec import DatasetSpec, LabelPart, NumberPart
 from kdataset.stream import Stream
@@ -154,6 +156,7 @@ class ManifestDataset(keras.utils.PyDataset):
         path_column=None,
         path_template=None,
         root_dir=None,
+        storage_options=None,
         loader="auto",
         label_mode="categorical",
         label_separator=None,
@@ -168,6 +171,7 @@ class ManifestDataset(keras.utils.PyDataset):
         batch_transform=None,
         drop_remainder=False,
         pad_remainder=False,
+        shard=None,
         on_error="raise",
         cache=None,
         workers="auto",
@@ -183,6 +187,7 @@ class ManifestDataset(keras.utils.PyDataset):
             path_column=path_column,
             path_template=path_template,
             root_dir=root_dir,
+            storage_options=storage_options,
             loader=loader,
             label_mode=label_mode,
             label_separator=label_separator,
@@ -197,6 +202,7 @@ class ManifestDataset(keras.utils.PyDataset):
             batch_transform=batch_transform,
             drop_remainder=drop_remainder,
             pad_remainder=pad_remainder,
+            shard=shard,
             on_error=on_error,
             cache=cache,
             workers=workers,
@@ -216,6 +222,15 @@ class ManifestDataset(keras.utils.PyDataset):
         }
         self.num_samples = len(self.manifest)
         self.seed = spec.seed if spec.seed is not None else random.randrange(2**31)
+        self.shard = engine_shard() if spec.shard == "auto" else (spec.shard or (0, 1))
+        padded = self.shard[1] > 1 and not spec.drop_remainder
+        if padded and not spec.has_labels:
+            raise ValueError(
+                f"Sharded over {self.shard[1]} hosts, every host serves as many batches of "
+                "`batch_size` rows, the last ones padded with zero-weight rows; weights need "
+                "labels, and this dataset has none. Pass `drop_remainder=True` (the same rows "
+                "left out on every host), or predict on one host."
+            )
         self._stream = Stream(
             self.num_samples,
             spec.batch_size,
@@ -224,11 +239,13 @@ class ManifestDataset(keras.utils.PyDataset):
             spec.drop_remainder,
             fingerprint=_fingerprint(self.manifest.ids, read, spec),
             class_of=read.targets.indices if spec.sampling == "balanced" else None,
+            shard=self.shard,
         )
         if len(self) == 0:
+            hosts = f" on each of {self.shard[1]} hosts" if self.shard[1] > 1 else ""
             raise ValueError(
                 f"`drop_remainder=True` with {self.num_samples} samples and "
-                f"batch_size={spec.batch_size} leaves no batch: lower `batch_size`."
+                f"batch_size={spec.batch_size}{hosts} leaves no batch: lower `batch_size`."
             )
         if read.first_sample_error is not None:
             raise read.first_sample_error
@@ -250,7 +267,7 @@ class ManifestDataset(keras.utils.PyDataset):
         self._source = BatchSource(
             read,
             on_error=spec.on_error,
-            pad_to=spec.batch_size if spec.pad_remainder else None,
+            pad_to=spec.batch_size if spec.pad_remainder or padded else None,
             x_shape=None if read.x_dict else self._x_shape(self.sample_shape),
             cache=spec.cache,
             workers=self.num_workers,
@@ -270,6 +287,8 @@ class ManifestDataset(keras.utils.PyDataset):
         self.skipped = []
         self._skipped_keys = set()
         self._skipped_reported = 0
+        self._served = {}  # epoch -> {index: the rows served}, for `served_digest`
+        self._id_hashes = None
 
     def _x_shape(self, sample_shape):
         """The shape each sample is given in a batch; `None` keeps the loaded shape."""
@@ -333,7 +352,19 @@ class ManifestDataset(keras.utils.PyDataset):
             raise
         for error in skipped:
             self._record_skipped(error, key)
+        self._record_served(key, rows, loaded)
         return batch
+
+    def _record_served(self, key, rows, loaded):
+        epoch, index = key
+        served = self._served.get(epoch)
+        if served is None:
+            served = self._served[epoch] = {}
+            for old in [e for e in self._served if e < epoch - 1]:
+                del self._served[old]  # two epochs are kept
+        if index not in served:  # a batch read twice (to build a model) counts once
+            failed = [position for position, _ in loaded[1]] if isinstance(loaded, tuple) else []
+            served[index] = np.delete(rows, failed) if failed else rows
 
     def _load_ahead(self, key):
         """Loads batch `key` in a prefetching thread (the whole batch in that thread)."""
@@ -342,8 +373,7 @@ class ManifestDataset(keras.utils.PyDataset):
 
     def _positions(self, epoch, index):
         """Positions in `epoch`'s order of the rows of batch `index`: they seed the transforms."""
-        start = index * self.batch_size
-        return np.arange(start, start + len(self._stream.rows(epoch, index)))
+        return self._stream.positions(epoch, index)
 
     def _record_skipped(self, error, key):
         seen = (key[0], error.path, error.line)
@@ -452,6 +482,38 @@ class ManifestDataset(keras.utils.PyDataset):
         self._stream.set_state(state)
         self.seed = self._stream.seed
         self._prefetcher.reset()
+
+    # -- auditing: every row once across hosts -----------------------------
+
+    def served_digest(self, epoch=None):
+        """A digest of the ids this dataset (this host) served in `epoch` (by default the
+        current one), as text: `"count:hash"`.
+
+        Each batch counts once however often it was read, and a sample skipped
+        with `on_error="skip"` is not served. Digests of disjoint parts add up:
+        `kd.IdDigest.combine([kd.IdDigest.parse(t) for t in texts])` over every
+        host's text equals `epoch_digest(epoch)` exactly when the hosts served
+        every row of the epoch once between them. The served rows of the last
+        two epochs are kept.
+        """
+        epoch = self.epoch if epoch is None else check_int("epoch", epoch, 0)
+        rows = list(self._served.get(epoch, {}).values())
+        return str(self._digest(np.concatenate(rows) if rows else np.zeros(0, np.int64)))
+
+    def epoch_digest(self, epoch=None):
+        """The digest of the ids that all hosts together serve in `epoch`: every row of the
+        epoch's order (each once; with balanced sampling, the draws), but the rows that
+        `drop_remainder` leaves out of every host."""
+        epoch = self.epoch if epoch is None else check_int("epoch", epoch, 0)
+        order = self._stream.order(epoch)
+        stream = self._stream
+        served = stream.epoch_offset(epoch) + stream.batches_in(epoch) * stream.global_batch_size
+        return str(self._digest(order[: min(len(order), served)]))
+
+    def _digest(self, rows):
+        if self._id_hashes is None:
+            self._id_hashes = id_hashes(self.manifest.ids)
+        return IdDigest().add(self._id_hashes[rows])
 
     def rest_of_epoch(self):
         """This epoch's batches not yet served, as a dataset of their own.
@@ -578,7 +640,8 @@ class _RestOfEpoch(keras.utils.PyDataset):
         self._start = (dataset.epoch, dataset.position)
 
     def __len__(self):
-        return len(self.dataset) - self._start[1]
+        epoch, position = self._start
+        return self.dataset._stream.batches_in(epoch) - position
 
     def __getitem__(self, index):
         dataset = self.dataset

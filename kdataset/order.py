@@ -5,6 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 
+def index_dtype(num_samples):
+    """The dtype of row positions among `num_samples` rows: `int32` while they fit, else `int64`.
+
+    Half the memory of `int64` for any manifest of fewer than 2**31 rows (an
+    order of 10 million rows is 40 MB, not 80 MB), with the same values.
+
+    Example:
+
+    >>> index_dtype(10_000_000).name, index_dtype(2**31).name
+    ('int32', 'int64')
+    """
+    return np.dtype(np.int32 if num_samples < 2**31 else np.int64)
+
+
 def epoch_order(num_samples, seed, epoch, shuffle=True):
     """The sample order of one epoch.
 
@@ -19,7 +33,10 @@ def epoch_order(num_samples, seed, epoch, shuffle=True):
         shuffle: `False` gives the manifest order.
 
     Returns:
-        An `int64` array, a permutation of `range(num_samples)`.
+        A permutation of `range(num_samples)`, of `index_dtype(num_samples)`
+        (`int32` below 2**31 rows). The values are those of
+        `Generator.permutation` with the same seed, whatever the dtype: orders
+        saved by earlier versions (in `int64`) stay valid.
 
     Example:
 
@@ -28,10 +45,12 @@ def epoch_order(num_samples, seed, epoch, shuffle=True):
     >>> sorted(epoch_order(5, seed=7, epoch=1).tolist())
     [0, 1, 2, 3, 4]
     """
-    if not shuffle:
-        return np.arange(num_samples, dtype=np.int64)
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch])))
-    return rng.permutation(num_samples).astype(np.int64, copy=False)
+    order = np.arange(num_samples, dtype=index_dtype(num_samples))
+    if shuffle:
+        # `permutation(n)` is `shuffle(arange(n))`; the draws of a shuffle depend on
+        # the length alone, so an int32 arange gives the same permutation.
+        _rng(seed, epoch).shuffle(order)
+    return order
 
 
 def _rng(*key):
@@ -56,7 +75,8 @@ def balanced_order(class_of, seed, epoch):
         epoch: The epoch number, from 0.
 
     Returns:
-        An `int64` array of `len(class_of)` row positions (some repeated).
+        `len(class_of)` row positions (some repeated), of
+        `index_dtype(len(class_of))`; the values do not depend on the dtype.
 
     Example:
 
@@ -64,12 +84,15 @@ def balanced_order(class_of, seed, epoch):
     >>> np.bincount(np.array([0, 0, 0, 0, 0, 0, 1, 1])[order]).tolist()
     [4, 4]
     """
-    class_of = np.asarray(class_of, dtype=np.int64)
+    class_of = np.asarray(class_of)
+    if class_of.dtype.kind not in "iu":
+        class_of = class_of.astype(np.int64)
     n = len(class_of)
+    dtype = index_dtype(n)
+    if n == 0:
+        return np.zeros(0, dtype)
     counts = np.bincount(class_of)
     k = len(counts)
-    if n == 0:
-        return np.zeros(0, np.int64)
     if counts.min() == 0:
         raise ValueError(
             "Balanced sampling draws every class: class index "
@@ -86,7 +109,7 @@ def balanced_order(class_of, seed, epoch):
     before = turns(np.arange(epoch)).sum(axis=1) if epoch else np.zeros(k, np.int64)
     quota = base + turns([epoch])[:, 0]
     start = epoch * base + before
-    members = np.argsort(class_of, kind="stable")
+    members = np.argsort(class_of, kind="stable").astype(dtype, copy=False)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     drawn = []
     for c in range(k):
@@ -95,5 +118,6 @@ def balanced_order(class_of, seed, epoch):
         for cycle in np.unique(positions // len(rows)):
             picked = positions[positions // len(rows) == cycle] % len(rows)
             drawn.append(rows[_rng(seed, 1, c, int(cycle)).permutation(len(rows))[picked]])
-    order = np.concatenate(drawn) if drawn else np.zeros(0, np.int64)
-    return _rng(seed, 2, epoch).permutation(order).astype(np.int64, copy=False)
+    order = np.concatenate(drawn)
+    _rng(seed, 2, epoch).shuffle(order)  # as `permutation(order)`, in place
+    return order

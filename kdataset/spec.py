@@ -50,6 +50,7 @@ class DatasetSpec:
     path_column: str | None = None
     path_template: str | None = None
     root_dir: object = None
+    storage_options: dict | None = dataclasses.field(default=None, repr=False)
     loader: object = "auto"
     label_mode: str | None = "categorical"
     label_separator: str | None = None
@@ -64,6 +65,7 @@ class DatasetSpec:
     batch_transform: object = None
     drop_remainder: bool = False
     pad_remainder: bool = False
+    shard: object = None
     on_error: str = "raise"
     cache: object = None
     workers: object = "auto"
@@ -85,6 +87,15 @@ class DatasetSpec:
                 "`drop_remainder=True` and `pad_remainder=True` ask for opposite things: "
                 "choose one (padding keeps every sample, with zero weight on the padding)."
             )
+        if self.storage_options is not None and not isinstance(self.storage_options, dict):
+            raise ValueError(
+                "Invalid `storage_options`: expected a dict of fsspec options or None. "
+                f"Received: storage_options of type {type(self.storage_options).__name__}"
+            )
+        if self.shard not in (None, "auto"):
+            from kdataset.stream import _check_shard
+
+            fix(self, "shard", _check_shard(self.shard))
         if self.on_error not in ON_ERROR:
             raise ValueError(
                 f"Invalid `on_error`: expected one of {one_of(ON_ERROR)}. "

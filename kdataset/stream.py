@@ -1,20 +1,66 @@
 """The stream of batches: which rows come next, where the dataset stands, and resuming.
 
-The order of an epoch is a pure function of `(seed, epoch)` (`epoch_order`);
-the stream walks it batch after batch, epoch after epoch, and its place is two
-integers. It knows nothing of files or labels.
+The order of an epoch is a pure function of `(seed, epoch)` (`epoch_order`),
+never of how many hosts read it; the stream walks it batch after batch, epoch
+after epoch, and its place is two integers. It knows nothing of files or labels.
+
+Sharding over hosts: with `shard=(index, count)`, a global step is
+`batch_size * count` consecutive positions of the epoch's order, and host
+`index` takes the `index`-th `batch_size` of them. The hosts' batches are
+disjoint and together cover the epoch; every host has the same number of
+batches, and the last one of a host may be shorter, or empty (the caller pads
+it to `batch_size` with zero-weight rows, so that every host runs the same
+number of steps of the same shape).
+
+Elastic resume: a state records the rows of the epoch consumed by all hosts
+together (`offset`), so it can be resumed on any number of hosts: the epoch
+goes on from that offset with the new shard count, and the epochs after it
+are whole.
 """
 
 from __future__ import annotations
 
-import math
 import operator
 import threading
+
+import numpy as np
 
 from kdataset.errors import check_int
 from kdataset.order import balanced_order, epoch_order
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+_STATE_VERSIONS = (1, 2)
+# Keys of a state, by version: what `set_state` requires.
+_STATE_KEYS = {
+    1: ("epoch", "position", "seed", "num_samples", "batch_size", "fingerprint"),
+    2: (
+        "epoch",
+        "position",
+        "offset",
+        "shard_count",
+        "seed",
+        "num_samples",
+        "batch_size",
+        "fingerprint",
+    ),
+}
+
+
+def _check_shard(shard):
+    """`shard` as `(index, count)` ints, or a `ValueError` naming `shard`."""
+    expected = "a pair `(index, count)` of integers with 0 <= index < count"
+    try:
+        index, count = shard
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Invalid `shard`: expected {expected}. Received: shard={shard!r}"
+        ) from None
+    for value in (index, count):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ValueError(f"Invalid `shard`: expected {expected}. Received: shard={shard!r}")
+    if not 0 <= index < count:
+        raise ValueError(f"Invalid `shard`: expected {expected}. Received: shard={shard!r}")
+    return int(index), int(count)
 
 
 class Stream:
@@ -22,13 +68,26 @@ class Stream:
 
     Args:
         num_samples: Rows in the manifest.
-        batch_size: Rows per batch.
+        batch_size: Rows per batch (per host, when sharded).
         seed: Seed of the order.
         shuffle: Shuffle each epoch (else the manifest order).
-        drop_remainder: Leave out the last, smaller batch of an epoch.
+        drop_remainder: Leave out the rows past the last complete global step
+            of an epoch (the last complete batch, on one host): every host then
+            has the same number of full batches.
         fingerprint: What a saved state must match (the ids and labels).
         class_of: For balanced sampling, the class index of every row: each
             epoch is then `balanced_order`'s draws instead of every row once.
+        shard: `(index, count)`: this host is host `index` of `count`. A global
+            step is `batch_size * count` consecutive positions of the epoch's
+            order; host `index` takes positions
+            `[step_start + index * batch_size, step_start + (index + 1) * batch_size)`.
+            Every host has `num_batches` batches; in the last step a host's
+            batch may be shorter than `batch_size`, or empty: pad it with
+            zero-weight rows to keep every host's steps of one shape.
+
+    Raises:
+        ValueError: `shard` is not a valid pair, or `class_of` is not one class
+            index per row.
 
     Example:
 
@@ -37,6 +96,9 @@ class Stream:
     [(0, 0), (0, 1), (0, 2), (1, 0)]
     >>> stream.rows(1, 2).tolist()
     [4]
+    >>> host = Stream(5, batch_size=2, seed=0, shuffle=False, shard=(1, 2))
+    >>> host.num_batches, host.rows(0, 0).tolist(), host.rows(0, 1).tolist()
+    (2, [2, 3], [])
     """
 
     def __init__(
@@ -48,27 +110,49 @@ class Stream:
         drop_remainder=False,
         fingerprint="",
         class_of=None,
+        shard=(0, 1),
     ):
+        self.shard_index, self.shard_count = _check_shard(shard)
         self.num_samples = int(num_samples)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
         self.drop_remainder = bool(drop_remainder)
         self.fingerprint = fingerprint
+        if class_of is not None and len(class_of) != self.num_samples:
+            raise ValueError(
+                f"Invalid `class_of`: expected one class index per row ({self.num_samples}). "
+                f"Received: {len(class_of)} class indices."
+            )
         self.class_of = class_of
-        if self.drop_remainder:
-            self.num_batches = self.num_samples // self.batch_size
-        else:
-            self.num_batches = math.ceil(self.num_samples / self.batch_size)
+        self.num_batches = self._batches(self.num_samples)
         self._epoch = 0
         self._position = 0
+        # `(epoch, offset)` of an epoch resumed from a state whose offset is not at a
+        # step of this stream: that epoch's steps start at `offset`. Else None.
+        self._resumed = None
         self._orders = {}
         self._lock = threading.Lock()
+
+    @property
+    def shard(self):
+        """`(index, count)`: which host this stream serves, of how many."""
+        return self.shard_index, self.shard_count
+
+    @property
+    def global_batch_size(self):
+        """Rows of one global step: `batch_size * shard_count`."""
+        return self.batch_size * self.shard_count
+
+    def _batches(self, rows):
+        """Batches per host for `rows` rows of an order, in steps of the global batch."""
+        step = self.global_batch_size
+        return rows // step if self.drop_remainder else -(-rows // step)
 
     # -- the order ----------------------------------------------------------
 
     def order(self, epoch):
-        """The rows of `epoch` in order (the last two epochs' orders are kept)."""
+        """The rows of `epoch` in order, for all hosts (the last two epochs' orders are kept)."""
         orders = self._orders
         rows = orders.get(epoch)
         if rows is None:
@@ -79,6 +163,24 @@ class Stream:
             # Batches of the next epoch load ahead while this one is served.
             self._orders = {**{e: r for e, r in orders.items() if e == epoch - 1}, epoch: rows}
         return rows
+
+    def epoch_offset(self, epoch):
+        """Positions of `epoch`'s order consumed before its first batch here.
+
+        0, but in an epoch resumed by `set_state` from an offset that is not a
+        whole number of this stream's global steps: its step `k` then covers
+        positions `[offset + k * global_batch_size, offset + (k + 1) * global_batch_size)`.
+        """
+        resumed = self._resumed
+        return resumed[1] if resumed is not None and resumed[0] == epoch else 0
+
+    def batches_in(self, epoch):
+        """This host's batches in `epoch`: `num_batches`, or fewer in a resumed epoch.
+
+        The same on every host. After `set_state`, the rest of the current
+        epoch is `batches_in(epoch) - position` batches.
+        """
+        return self._batches(self.num_samples - self.epoch_offset(epoch))
 
     def check_index(self, index):
         """`index` as an int in `[0, num_batches)`, or a clear `TypeError`/`IndexError`."""
@@ -95,10 +197,44 @@ class Stream:
             )
         return index
 
+    def _span(self, epoch, index):
+        """`(start, stop)`: the positions in `epoch`'s order of this host's batch `index`."""
+        if not 0 <= index < self.batches_in(epoch):
+            return 0, 0
+        start = (
+            self.epoch_offset(epoch)
+            + index * self.global_batch_size
+            + self.shard_index * self.batch_size
+        )
+        start = min(start, self.num_samples)
+        return start, min(start + self.batch_size, self.num_samples)
+
     def rows(self, epoch, index):
-        """Manifest row positions of batch `index` of `epoch`."""
-        start = index * self.batch_size
-        return self.order(epoch)[start : start + self.batch_size]
+        """Manifest row positions of this host's batch `index` of `epoch`.
+
+        At most `batch_size` of them: the last batch of an epoch may be shorter,
+        or empty on some hosts; an index past `batches_in(epoch)` gives none.
+        """
+        start, stop = self._span(epoch, index)
+        return self.order(epoch)[start:stop]
+
+    def positions(self, epoch, index):
+        """The positions in `order(epoch)` of `rows(epoch, index)`, an `int64` array.
+
+        The same sample of an epoch has the same position whatever the number
+        of hosts: seed per-sample randomness (augmentation) with
+        `(seed, epoch, position)` to make it independent of the shard count.
+
+        Example:
+
+        >>> host = Stream(10, batch_size=2, seed=3, shard=(1, 2))
+        >>> positions = host.positions(0, 1)
+        >>> positions.tolist()
+        [6, 7]
+        >>> host.order(0)[positions].tolist() == host.rows(0, 1).tolist()
+        True
+        """
+        return np.arange(*self._span(epoch, index), dtype=np.int64)
 
     # -- the place ----------------------------------------------------------
 
@@ -109,7 +245,7 @@ class Stream:
 
     @property
     def position(self):
-        """How many batches of the current epoch have been served."""
+        """How many batches of the current epoch this host has served."""
         return self._position
 
     def next(self):
@@ -117,7 +253,7 @@ class Stream:
         with self._lock:
             key = (self._epoch, self._position)
             self._position += 1
-            if self._position == self.num_batches:
+            if self._position >= self.batches_in(self._epoch):
                 self._epoch, self._position = self._epoch + 1, 0
         return key
 
@@ -129,31 +265,50 @@ class Stream:
         for _ in range(count):
             keys.append((epoch, position))
             position += 1
-            if position == self.num_batches:
+            if position >= self.batches_in(epoch):
                 epoch, position = epoch + 1, 0
         return keys
 
     def seek(self, epoch, position=0):
-        """Moves to batch `position` of `epoch` (a position past the end runs on)."""
-        epoch, position = self._normal(
-            check_int("epoch", epoch, 0), check_int("position", position, 0)
-        )
+        """Moves to batch `position` of `epoch` (a position past the end runs on).
+
+        A resumed epoch keeps its offset: `seek(epoch)` goes back to the first
+        batch served after the resume.
+        """
+        epoch, position = check_int("epoch", epoch, 0), check_int("position", position, 0)
         with self._lock:
-            self._epoch, self._position = epoch, position
+            self._epoch, self._position = self._normal(epoch, position)
 
     def _normal(self, epoch, position):
-        """`(epoch, position)` with a position past the epoch's end carried into the epoch."""
+        """`(epoch, position)` with a position past the epoch's end carried into the next."""
+        resumed = self._resumed
+        while resumed is not None and epoch <= resumed[0]:
+            count = self.batches_in(epoch)
+            if position < count:
+                return epoch, position
+            epoch, position = epoch + 1, position - count
+        if self.num_batches == 0:
+            return epoch, 0
         return epoch + position // self.num_batches, position % self.num_batches
 
     # -- state --------------------------------------------------------------
 
     def state_at(self, epoch, position):
-        """The state of batch `position` of `epoch` (it may run past the epoch's end)."""
+        """The state of batch `position` of `epoch` (it may run past the epoch's end).
+
+        `offset` is the number of positions of the epoch's order consumed by
+        all hosts together, `epoch_offset(epoch) + position * global_batch_size`:
+        hosts that move in lockstep have the same state, so any host's state
+        can be saved and resumed on any number of hosts.
+        """
         epoch, position = self._normal(epoch, position)
+        offset = self.epoch_offset(epoch) + position * self.global_batch_size
         return {
             "version": STATE_VERSION,
             "epoch": int(epoch),
             "position": int(position),
+            "offset": int(min(offset, self.num_samples)),
+            "shard_count": self.shard_count,
             "seed": self.seed,
             "num_samples": self.num_samples,
             "batch_size": self.batch_size,
@@ -161,44 +316,109 @@ class Stream:
         }
 
     def get_state(self):
-        """Where the stream stands, as small plain data (JSON-safe)."""
+        """Where the stream stands, as small plain data (JSON-safe).
+
+        Example:
+
+        >>> host = Stream(10, batch_size=2, seed=0, shard=(0, 2))
+        >>> host.next()
+        (0, 0)
+        >>> state = host.get_state()
+        >>> state["position"], state["offset"], state["shard_count"]
+        (1, 4, 2)
+        """
         with self._lock:
             epoch, position = self._epoch, self._position
         return self.state_at(epoch, position)
 
-    def set_state(self, state):
-        """Continues from a `get_state()`: the next batches are those not yet served.
+    def set_state(self, state, allow_batch_size_change=False):
+        """Continues from a `get_state()`: the next batches hold the rows not yet served.
+
+        The state may come from a stream of any shard count (any host of it),
+        or be a version-1 state (one host, no `offset`). The epoch goes on from
+        the state's `offset` with this stream's shards: the rows of the epoch
+        not yet served by any host, each once; later epochs are whole. When
+        the offset falls on a step of this stream (always, for the same shard
+        count and batch size), the position is that step and the batches are
+        those of an uninterrupted run; else the epoch's steps start at the
+        offset and `batches_in(epoch)` is smaller. An offset at the end of the
+        epoch moves to the next one. The state's seed replaces this stream's.
+
+        Args:
+            state: A dict from `get_state()` or `state_at()`.
+            allow_batch_size_change: Accept a state saved with another
+                `batch_size` and the same shard count. Without it such a state
+                is refused, as a likely mistake: the resumed run would not be
+                the uninterrupted one. With another shard count the batches
+                differ anyway, and so may the batch size.
 
         Raises:
-            ValueError: the state is not one, or belongs to another dataset.
+            ValueError: the state is not one, a field of it is invalid, or it
+                belongs to another dataset (another number of rows, or other
+                ids or labels).
         """
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        if not isinstance(state, dict) or state.get("version") not in _STATE_VERSIONS:
             raise ValueError(
-                f"Invalid `state`: expected a dict from `get_state()`. Received: {state!r}"
+                f"Invalid `state`: expected a dict from `get_state()` with a `version` in "
+                f"{_STATE_VERSIONS}. Received: {state!r}"
             )
-        expected = {
-            "num_samples": self.num_samples,
-            "batch_size": self.batch_size,
-            "fingerprint": self.fingerprint,
-        }
-        for key, mine in expected.items():
-            if state.get(key) != mine:
-                what = "ids or labels" if key == "fingerprint" else f"`{key}`"
-                raise ValueError(
-                    f"This state belongs to another dataset: its {what} differ "
-                    f"({state.get(key)!r} in the state, {mine!r} here)."
-                )
-        position = check_int("position", state.get("position"), 0)
-        if position >= self.num_batches:
+        version = state["version"]
+        missing = [key for key in _STATE_KEYS[version] if key not in state]
+        if missing:
             raise ValueError(
-                f"Invalid state: position {position} is past the last batch ({self.num_batches})."
+                f"Invalid `state`: expected a dict from `get_state()`; it lacks "
+                f"{', '.join(repr(k) for k in missing)}. Received: {state!r}"
             )
-        seed = check_int("seed", state.get("seed"), 0)
-        epoch = check_int("epoch", state.get("epoch"), 0)
+
+        def field(key, minimum):
+            return check_int(f"state['{key}']", state[key], minimum)
+
+        num_samples = field("num_samples", 0)
+        if num_samples != self.num_samples:
+            raise ValueError(
+                f"This state belongs to another dataset: its `num_samples` differ "
+                f"({num_samples} rows in the state, {self.num_samples} here)."
+            )
+        if state["fingerprint"] != self.fingerprint:
+            raise ValueError(
+                "This state belongs to another dataset: its ids or labels differ. The "
+                "manifest (its ids or labels) changed since the state was saved: fingerprint "
+                f"{state['fingerprint']!r} in the state, {self.fingerprint!r} here."
+            )
+        batch_size = field("batch_size", 1)
+        shard_count = field("shard_count", 1) if version >= 2 else 1
+        if (
+            batch_size != self.batch_size
+            and shard_count == self.shard_count
+            and not allow_batch_size_change
+        ):
+            raise ValueError(
+                f"This state was saved with another `batch_size` ({batch_size} in the state, "
+                f"{self.batch_size} here) and the same shard count: the resumed run would "
+                "not be the uninterrupted one. Pass `allow_batch_size_change=True` to resume "
+                "it anyway (every row of the epoch is still served once)."
+            )
+        epoch = field("epoch", 0)
+        seed = field("seed", 0)
+        position = field("position", 0)
+        if version >= 2:
+            offset = field("offset", 0)
+        else:
+            offset = position * batch_size
+        if offset > self.num_samples:
+            raise ValueError(
+                f"Invalid `state`: its offset is past the end of the epoch: expected at most "
+                f"num_samples={self.num_samples} rows consumed. Received: offset={offset}"
+            )
+        step = self.global_batch_size
         with self._lock:
             if seed != self.seed:
                 self.seed, self._orders = seed, {}
-            self._epoch, self._position = epoch, position
+            if offset % step:
+                self._resumed, position = (epoch, offset), 0
+            else:
+                self._resumed, position = None, offset // step
+            self._epoch, self._position = self._normal(epoch, position)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -206,5 +426,7 @@ class Stream:
         return state
 
     def __setstate__(self, state):
+        # Streams pickled before sharding were one host, never resumed from an offset.
+        self.__dict__.update(shard_index=0, shard_count=1, _resumed=None)
         self.__dict__.update(state)
         self._lock = threading.Lock()

@@ -81,7 +81,7 @@ def test_padding_weights_and_the_rest_of_an_epoch_keep_the_classic_shape(classic
     x, y, w = weighted[0]
     assert x.shape == (8, 2, 3, 2, 1) and w.shape == (8,)
     gen = kd.DataGenerator(ids, labels, **params)
-    gen.set_state({**gen.get_state(), "position": 2})
+    gen.set_state(gen.state_at(0, 2))
     rest = gen.rest_of_epoch()
     assert len(rest) == 4
     assert [b[0].shape for b in rest] == [(8, 2, 3, 2, 1)] * 3 + [(5, 2, 3, 2, 1)]
