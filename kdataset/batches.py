@@ -249,6 +249,10 @@ class BatchSource:
         path = error.path
         if path is None and self._files:  # the transform failed: name the sample's first file
             path = next(iter(self._files.values())).paths[row]
+            if "://" in path:  # an object's URL, maybe signed: never shown whole
+                from kdataset.storage import redact
+
+                path = redact(path, self.manifest.storage_options)
         return SampleError(
             error.reason,
             path=path,

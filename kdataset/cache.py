@@ -21,9 +21,18 @@ _VERSION = 1
 
 
 def source_fingerprint(paths, shape, dtype, loader):
-    """A digest of the files (path, size, modification time) and of how they are read."""
+    """A digest of the files (path, size, modification time) and of how they are read.
+
+    Objects in storage (URLs) count by their URL without its query (a signed
+    URL's signature changes, the object does not): a cache of them is rebuilt
+    when the URLs change, not when an object is rewritten in place.
+    Only the digest is written beside the cache, never a path.
+    """
     digest = hashlib.sha256(f"{_VERSION}|{tuple(shape)}|{np.dtype(dtype).str}|{loader!r}".encode())
     for path in paths:
+        if "://" in path:
+            digest.update(f"\0{path.split('?', 1)[0]}".encode())
+            continue
         stat = os.stat(path)
         digest.update(f"\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
     return digest.hexdigest()

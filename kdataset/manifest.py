@@ -40,10 +40,19 @@ def _template_fields(template):
     return list(dict.fromkeys(fields))
 
 
-def _read_frame(source):
-    """(DataFrame, csv path or None). CSV cells are read as text, nothing as NaN."""
+def _is_url(path):
+    """Whether `path` names an object through fsspec (`s3://...`): `kdataset.storage`."""
+    return isinstance(path, str) and "://" in path and not path.startswith("file://")
+
+
+def _read_frame(source, storage_options=None):
+    """(DataFrame, csv path or URL or None). CSV cells are read as text, nothing as NaN."""
     if isinstance(source, pd.DataFrame):
         return source, None
+    if _is_url(source):
+        from kdataset import storage
+
+        return storage.read_frame(source, storage_options), source
     if not isinstance(source, str | os.PathLike):
         raise TypeError(
             "Invalid `manifest`: expected a path to a CSV file or a pandas.DataFrame. "
@@ -197,6 +206,8 @@ def place(frame, csv_path, i):
     """Where row `i` (0-based position) is: `"line 12 of train.csv"`, or `"row 10"` of a DataFrame."""
     if csv_path is None:
         return f"row {_native(frame.index[i])!r}"
+    if _is_url(csv_path):  # its lines are not read again: the header, then a record a line
+        return f"line {i + 2} of {csv_path.split('?', 1)[0].rsplit('/', 1)[-1]}"
     stat = os.stat(csv_path)
     lines = _record_lines(csv_path, (stat.st_mtime_ns, stat.st_size))
     line = lines[i] if len(lines) == len(frame) else i + 2
@@ -273,15 +284,22 @@ class Manifest:
         require_paths=True,
         check_files=True,
         empty_labels=False,
+        storage_options=None,
     ):
-        frame, csv_path = _read_frame(source)
+        frame, csv_path = _read_frame(source, storage_options)
+        self.storage_options = storage_options
         self.empty_labels = bool(empty_labels)
         self.frame = frame
-        self.source = csv_path
+        self._csv = csv_path
         self.id_column = id_column
         self.label_column = label_column
         if root_dir is not None:
-            self.root = os.path.abspath(os.fspath(root_dir))
+            root = os.fspath(root_dir)
+            self.root = root.rstrip("/") if _is_url(root) else os.path.abspath(root)
+        elif _is_url(csv_path):
+            from kdataset import storage
+
+            self.root = storage.folder(csv_path)
         elif csv_path is not None:
             self.root = os.path.dirname(csv_path)
         else:
@@ -338,9 +356,18 @@ class Manifest:
 
     # -- pieces ----------------------------------------------------------
 
+    @property
+    def source(self):
+        """The CSV file or URL (without credentials), or `None` for a DataFrame."""
+        if not _is_url(self._csv):
+            return self._csv
+        from kdataset import storage
+
+        return storage.redact(self._csv, self.storage_options)
+
     def where(self, i):
         """Where row `i` (0-based position) is: `"line 12 of train.csv"` or `"row 10"`."""
-        return place(self.frame, self.source, i)
+        return place(self.frame, self._csv, i)
 
     def id_of(self, i):
         """The sample id of row `i`, or `None` when the manifest has no id column."""
@@ -510,12 +537,26 @@ class Manifest:
             raw = self._text(path_column)
             for i in [i for i, v in enumerate(raw) if not v]:
                 self._problem("empty path", row=i, column=path_column)
-        paths = _absolute(raw, self.root)
+        remote = _is_url(self.root) or any("://" in p for p in raw)
+        if remote:
+            from kdataset import storage
+
+            paths = storage.resolve_all(self.root, raw)
+        else:
+            paths = _absolute(raw, self.root)
         if check:
-            self._check_files(path_column, paths, raw)
+            self._check_files(path_column, paths, raw, remote)
         return paths
 
-    def _check_files(self, path_column, paths, raw):
+    def _check_files(self, path_column, paths, raw, remote=False):
+        if remote:  # one listing per folder, not a request per object
+            from kdataset import storage
+
+            missing = storage.missing_objects(paths, self.storage_options)
+            for i in missing:
+                shown = storage.redact(paths[i], self.storage_options)
+                self._problem("object not found", row=i, column=path_column, path=shown)
+            return
         missing = _missing_files(paths)
         hint = _root_hint(self, missing, raw) if len(missing) >= _HINT_AFTER else None
         if hint is not None:

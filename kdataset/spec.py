@@ -283,6 +283,7 @@ class DatasetSpec:
             root_dir=self.root_dir,
             require_paths=legacy_x,
             empty_labels=legacy_y and _empty_allowed(outputs[None]),
+            storage_options=self.storage_options,
         )
         read = ReadManifest(manifest=manifest, problems=[], x_dict=x_dict, y_dict=y_dict)
         if manifest.ids is None:
@@ -308,6 +309,10 @@ class DatasetSpec:
             return read
         for part in read.file_parts:
             part.loader = get_loader(part.loader, part.paths)
+            if any("://" in p for p in part.paths):  # objects read through fsspec
+                from kdataset.storage import RemoteLoader
+
+                part.loader = RemoteLoader(part.loader, self.storage_options)
         read.probe(0)
         return read
 
@@ -559,7 +564,7 @@ class ReadManifest:
                 error = e if isinstance(e, SampleError) else SampleError(f"{type(e).__name__}: {e}")
                 error = SampleError(
                     error.reason,
-                    path=part.paths[row],
+                    path=error.path or part.paths[row],
                     line=manifest.where(row),
                     id=manifest.id_of(row),
                 )

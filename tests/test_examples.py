@@ -61,3 +61,24 @@ def test_digit_images_example_trains_and_decodes_words(tmp_path):
     for sample_id, predicted, true in shown:
         assert predicted in WORDS and true == truth[sample_id]
     assert sum(predicted == true for _, predicted, true in shown) >= 7, stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_two_inputs_example_trains_from_an_image_and_numbers(tmp_path):
+    # 400 rows, 6 epochs: about 0.9 on every backend (the full run: about 0.93).
+    stdout, accuracy = _run_example(
+        "two_inputs.py", tmp_path, "--rows", "400", "--epochs", "6", "--min-accuracy", "0"
+    )
+    assert accuracy >= 0.75, stdout[-2000:]
+    error = float(stdout.rsplit("validation size error:", 1)[1].split()[0])
+    assert error < 1.8, stdout[-2000:]  # predicting the mean size would be off by 1.5
+    assert "inputs 'image', 'features', outputs 'size', 'kind'" in stdout
+
+
+@pytest.mark.slow
+def test_segmentation_example_trains_on_masks_it_makes(tmp_path):
+    stdout, accuracy = _run_example(
+        "segmentation.py", tmp_path, "--rows", "120", "--epochs", "2", "--min-accuracy", "0"
+    )
+    assert accuracy >= 0.8, stdout[-2000:]
+    assert len(list((tmp_path / "masks").glob("*.png"))) == 120

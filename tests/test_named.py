@@ -300,3 +300,49 @@ def test_a_transform_that_fails_names_the_sample_and_can_be_skipped(samples):
 
     with pytest.raises(kd.SampleError, match=r"returned 'image', which it was not given"):
         kd.ManifestDataset(manifest, batch_size=5, transform=wrong)[0]
+
+
+def _albumentations():
+    """The example's adapter: an Albumentations pipeline as a kdataset transform."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples", "segmentation.py")
+    spec = importlib.util.spec_from_file_location("segmentation_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Albumentations
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_albumentations_moves_image_and_mask_together_the_same_for_any_workers(tmp_path, workers):
+    import albumentations as A
+
+    adapter = _albumentations()
+    pipeline = A.Compose([A.HorizontalFlip(p=0.5), A.RandomRotate90(p=1.0)])
+    manifest = _segmentation(tmp_path, n=16, size=(12, 12))
+
+    def epochs(workers):
+        ds = kd.ManifestDataset(
+            manifest,
+            batch_size=5,
+            inputs=kd.Files("image", loader=kd.ImageLoader()),
+            outputs=kd.Files("mask", loader=kd.MaskLoader()),
+            transform=adapter(pipeline),
+            seed=4,
+            workers=workers,
+        )
+        return [[(x.copy(), y.copy()) for x, y in ds] for _ in range(2)]
+
+    one, many = epochs(1), epochs(workers)
+    for (x1, y1), (x2, y2) in zip(one[0] + one[1], many[0] + many[1]):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+    # The mask went where its image went: class 2 lies under the image's darkest column
+    # (the gradient starts at 0 where the mask's class-2 third is), in every sample.
+    x, y = np.concatenate([b[0] for b in one[0]]), np.concatenate([b[1] for b in one[0]])
+    for image, mask in zip(x, y):
+        dark = image[..., 0] == 0
+        assert (mask[..., 0][dark & (mask[..., 0] != 0)] == 2).all()
+    assert not all(
+        np.array_equal(a[0], b[0]) for a, b in zip(one[0], one[1])
+    )  # another epoch, other draws
