@@ -103,6 +103,15 @@ class DatasetSpec:
             )
         self._check_labels()
         self._check_fields()
+        if self.transform is not None and self.inputs is not None:
+            fields = [*named(self.inputs, "inputs")[0].values()]
+            if self.outputs is not None:
+                fields += named(self.outputs, "outputs")[0].values()
+            if not any(isinstance(f, Files) for f in fields):
+                raise ValueError(
+                    "`transform` changes each sample's arrays read from files, and this "
+                    "dataset reads none (only numbers and labels): use `batch_transform`."
+                )
         for name in ("transform", "batch_transform"):
             value = getattr(self, name)
             if value is not None and not callable(value):

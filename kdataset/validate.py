@@ -11,7 +11,7 @@ import numpy as np
 
 from kdataset._parallel import load_rows
 from kdataset._platform import usable_cores
-from kdataset.errors import Problem
+from kdataset.errors import Problem, SampleError
 from kdataset.spec import DatasetSpec
 
 
@@ -50,38 +50,53 @@ def validate_manifest(manifest, *, deep=False, progress=False, **dataset_kwargs)
     """
     read = DatasetSpec.from_kwargs(**dataset_kwargs).read(manifest)
     problems = list(read.problems)
-    if read.loader is None or problems:
+    if not read.file_parts or problems:
         return problems
     if read.first_sample_error is not None:
         problems.append(_problem(read.first_sample_error))
     if not deep:
         return problems
-    # Deep: every sample that does not load is reported, the first ones too; the
-    # first that loads (already probed by `read` when it is row 0) sets the shape.
-    first = 0 if read.sample_shape is not None else 1
-    while read.sample_shape is None and first < len(read.manifest):
-        error = read.probe(first)
-        if error is not None:
-            problems.append(_problem(error))
-        first += 1
-    if read.sample_shape is not None:
-        problems += _load_all(read, first, progress)
-    return problems
+    # Deep: every sample of every input and output read from files that does not
+    # load is reported, the first ones too; for each, the first sample that loads
+    # sets the shape.
+    for part in read.file_parts:
+        first = 0
+        while part.sample_shape is None and first < len(read.manifest):
+            error = _probe(read.manifest, part, first)
+            if error is not None:
+                problems.append(_problem(error))
+            first += 1
+        if part.sample_shape is not None:
+            problems += _load_all(read.manifest, part, first, progress)
+    return list(dict.fromkeys(problems))  # the first sample's error, found twice once
+
+
+def _probe(manifest, part, row):
+    """Loads sample `row` of a part read from files: its `SampleError`, or `None` (and the
+    part's sample shape and dtype set)."""
+    try:
+        shape, dtype = part.loader.probe(part.paths[row])
+    except Exception as e:
+        reason = e.reason if isinstance(e, SampleError) else f"{type(e).__name__}: {e}"
+        path = getattr(e, "path", None) or part.paths[row]
+        return SampleError(reason, path=path, line=manifest.where(row), id=manifest.id_of(row))
+    part.sample_shape, part.sample_dtype = tuple(shape), np.dtype(dtype)
+    return None
 
 
 def _problem(error):
     return Problem(error.reason, line=error.line, id=error.id, path=error.path)
 
 
-def _load_all(read, first, progress, block=1024, scratch_bytes=4 << 20):
+def _load_all(manifest, part, first, progress, block=1024, scratch_bytes=4 << 20):
     """Problems found by loading the samples from `first` on, in chunks that threads
     load into scratch buffers.
 
     Each chunk goes through the loader's batch path (for `.npy` files the C
     reader, outside the GIL), going on past samples that fail.
     """
-    manifest = read.manifest
-    sample_bytes = max(1, math.prod(read.sample_shape) * read.sample_dtype.itemsize)
+    shape, dtype = part.sample_shape, part.sample_dtype
+    sample_bytes = max(1, math.prod(shape) * dtype.itemsize)
     chunk = max(1, min(256, scratch_bytes // sample_bytes))
     local = threading.local()
 
@@ -89,12 +104,15 @@ def _load_all(read, first, progress, block=1024, scratch_bytes=4 << 20):
         rows = range(start, min(start + chunk, len(manifest)))
         buffer = getattr(local, "buffer", None)
         if buffer is None:
-            buffer = local.buffer = np.empty((chunk, *read.sample_shape), read.sample_dtype)
-        paths = [manifest.paths[i] for i in rows]
-        failures = load_rows(read.loader, paths, buffer[: len(paths)], skip=True)
+            buffer = local.buffer = np.empty((chunk, *shape), dtype)
+        paths = [part.paths[i] for i in rows]
+        failures = load_rows(part.loader, paths, buffer[: len(paths)], skip=True)
         return [
             Problem(
-                e.reason, line=manifest.where(rows[j]), id=manifest.id_of(rows[j]), path=paths[j]
+                e.reason,
+                line=manifest.where(rows[j]),
+                id=manifest.id_of(rows[j]),
+                path=e.path or paths[j],
             )
             for j, e in failures
         ]

@@ -346,3 +346,30 @@ def test_albumentations_moves_image_and_mask_together_the_same_for_any_workers(t
     assert not all(
         np.array_equal(a[0], b[0]) for a, b in zip(one[0], one[1])
     )  # another epoch, other draws
+
+
+def test_deep_validation_loads_every_input_and_output_read_from_files(tmp_path):
+    manifest = _segmentation(tmp_path, n=6)
+    (tmp_path / "masks" / "4.png").write_bytes(b"not a png")
+    (tmp_path / "images" / "2.png").write_bytes(b"not a png either")
+    problems = kd.validate_manifest(
+        manifest,
+        inputs=kd.Files("image", loader=kd.ImageLoader((9, 8))),
+        outputs=kd.Files("mask", loader=kd.MaskLoader((9, 8))),
+        deep=True,
+    )
+    assert [(p.line, os.path.basename(p.path)) for p in problems] == [
+        ("line 4 of seg.csv", "2.png"),
+        ("line 6 of seg.csv", "4.png"),
+    ]
+    assert "not a readable mask" in problems[1].message
+
+
+def test_a_transform_needs_arrays_read_from_files(tmp_path):
+    with pytest.raises(ValueError, match="use `batch_transform`"):
+        kd.ManifestDataset(
+            _clinical(tmp_path),
+            inputs=kd.Numbers(["age"]),
+            outputs=kd.Numbers("score"),
+            transform=_jitter,
+        )
