@@ -63,23 +63,25 @@ def _read_frame(source, storage_options=None):
         raise FileNotFoundError(
             f"Manifest file not found: {os.fspath(source)!r} (looked at {path!r})"
         )
+    return read_csv(path, delimiter(path), path), path
+
+
+def read_csv(source, sep, shown, clean=str):
+    """A CSV as kdataset reads one: every cell as text, nothing as NaN, headers and cells
+    without the spaces around them. `shown` names it in errors, and `clean` the
+    parser's message (to redact a URL's credentials)."""
     try:
         frame = pd.read_csv(
-            path,
-            sep=delimiter(path),
-            dtype=str,
-            keep_default_na=False,
-            skipinitialspace=True,
+            source, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True
         )
     except pd.errors.EmptyDataError:
-        frame = pd.DataFrame()
+        return pd.DataFrame()
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise ManifestError(
-            [Problem(f"the file is not a readable CSV: {e}")], source=path
+            [Problem(f"the file is not a readable CSV: {clean(e)}")], source=shown
         ) from None
-    # Headers, like every cell, are read without the spaces around them.
     frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]
-    return frame, path
+    return frame
 
 
 _OTHER_DELIMITERS = (";", "\t", "|")

@@ -23,12 +23,11 @@ import tempfile
 import threading
 
 import numpy as np
-import pandas as pd
 
 from kdataset import loaders as _loaders
-from kdataset.errors import ManifestError, Problem, SampleError
-from kdataset.loaders import FunctionLoader, ImageLoader, Loader, NpyLoader, check_sample
-from kdataset.manifest import _OTHER_DELIMITERS
+from kdataset.errors import ManifestError, SampleError
+from kdataset.loaders import FunctionLoader, ImageLoader, Loader, NpyLoader, _Spec, check_sample
+from kdataset.manifest import _OTHER_DELIMITERS, read_csv
 
 _INSTALL = "pip install 'kdataset[cloud]'"
 
@@ -339,28 +338,17 @@ def read_frame(url, storage_options=None):
         with fs.open(path, "rb", compression=fsspec.utils.infer_compression(path)) as f:
             header = f.readline().decode("utf-8", errors="replace")
             f.seek(0)
-            frame = pd.read_csv(
-                f,
-                sep=_delimiter(header),
-                dtype=str,
-                keep_default_na=False,
-                skipinitialspace=True,
+            return read_csv(
+                f, _delimiter(header), shown, clean=lambda e: redact(str(e), storage_options)
             )
-    except pd.errors.EmptyDataError:
-        frame = pd.DataFrame()
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        reason = redact(str(e), storage_options)
-        raise ManifestError(
-            [Problem(f"the file is not a readable CSV: {reason}")], source=shown
-        ) from None
+    except ManifestError:
+        raise
     except (FileNotFoundError, IsADirectoryError):
         raise FileNotFoundError(f"Manifest file not found: {shown!r}") from None
     except Exception as e:
         raise OSError(
             f"Cannot read the manifest {shown!r}: {_reason(e, storage_options)}"
         ) from None
-    frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]
-    return frame
 
 
 def folder(url):
@@ -653,14 +641,18 @@ class RemoteLoader(Loader):
     def _fs(self, url):
         return filesystem(url, self.storage_options)
 
+    def _deadline(self, fs):
+        """fsspec's `timeout=` for the filesystem's calls, where it takes one (async ones)."""
+        if self.timeout is not None and getattr(fs, "async_impl", False):
+            return {"timeout": self.timeout}
+        return {}
+
     def _read(self, url, start=None, end=None):
         """The object's bytes (`start:end` of them), or a `SampleError` naming it."""
         shown = redact(url, self.storage_options)
         try:
             fs, path = self._fs(url)
-            kwargs = {}
-            if self.timeout is not None and getattr(fs, "async_impl", False):
-                kwargs["timeout"] = self.timeout
+            kwargs = self._deadline(fs)
             if start is None:
                 return fs.cat_file(path, **kwargs)
             return fs.cat_file(path, start=start, end=end, **kwargs)
@@ -676,10 +668,7 @@ class RemoteLoader(Loader):
         shown = redact(url, self.storage_options)
         try:
             fs, path = self._fs(url)
-            kwargs = {}
-            if self.timeout is not None and getattr(fs, "async_impl", False):
-                kwargs["timeout"] = self.timeout
-            return fs.info(path, **kwargs)["size"]
+            return fs.info(path, **self._deadline(fs))["size"]
         except ImportError:
             raise
         except Exception as e:
@@ -861,14 +850,6 @@ class RemoteLoader(Loader):
             f"{safe_repr_options(self.storage_options)}, threads={self.threads!r}, "
             f"timeout={self.timeout!r})"
         )
-
-
-class _Spec:
-    """Shape and dtype, quacking like an array for `check_sample`."""
-
-    def __init__(self, shape, dtype):
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
 
 
 def _swap(text, local, shown):
