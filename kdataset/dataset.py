@@ -59,6 +59,9 @@ class ManifestDataset(keras.utils.PyDataset):
             column is used. Relative paths resolve against `root_dir`.
         root_dir: Folder for relative paths; by default the manifest's folder
             (the working directory for a DataFrame).
+        storage_options: Options for the filesystem of a manifest or files at
+            an fsspec URL (`s3://...`), such as credentials; never shown in an
+            error, a `repr`, the state or the cache. Needs `kdataset[cloud]`.
         loader: `"auto"` (by extension: `.npy` or images), `"npy"`, `"image"`,
             a loader such as `kd.ImageLoader(image_size=(224, 224))`, or any
             function `fn(path) -> array`. `.npy` files are never unpickled.
@@ -72,6 +75,15 @@ class ManifestDataset(keras.utils.PyDataset):
         classes: Class names in index order, or a `kd.LabelEncoder`. By default
             the sorted labels (numerically when they are numbers: 2 before 10).
             A label not among given classes is an error.
+        inputs: What `x` holds, for several inputs or numeric features:
+            `kd.Files(column, loader=...)`, `kd.Numbers(columns)` or
+            `kd.Labels(column)`, or a dict of them by the model's input names
+            (then `x` is a dict). Replaces `path_column`, `path_template` and
+            `loader`.
+        outputs: What `y` holds, likewise: class labels, regression targets
+            (`kd.Numbers`), masks (`kd.Files(column, loader=kd.MaskLoader(...))`),
+            or a dict of them by the model's output names. Replaces
+            `label_column`, `label_mode`, `label_separator` and `classes`.
         sample_weight: `None`; `"balanced"` to weigh each sample by its
             class's balanced weight (the mean over its classes for multi-hot
             labels, where `fit(class_weight=...)` cannot work); or the name of
@@ -85,6 +97,14 @@ class ManifestDataset(keras.utils.PyDataset):
             class walking through its rows in a new random order every time
             they are all drawn; a pure function of `seed` and the epoch, like
             the shuffle, so it resumes mid-epoch. Single-label data only.
+        transform: `fn(sample, rng) -> sample`, called on each sample's arrays
+            read from files (by name; `"x"` and `"y"` for the single input and
+            output), in the loading threads, with a NumPy `Generator` derived
+            from `(seed, epoch, position in the epoch's order)`: the same on
+            every backend and with any workers, new each epoch. Return the
+            arrays changed.
+        batch_transform: `fn(batch, rng) -> batch`, likewise for each batch's
+            arrays (numbers and encoded labels too).
         drop_remainder: Drop the last batch when it is smaller than `batch_size`.
         pad_remainder: Pad the last batch to `batch_size` with zeros of zero
             sample weight, so every batch has one shape (JAX and XLA never
@@ -96,6 +116,13 @@ class ManifestDataset(keras.utils.PyDataset):
             files (paths, sizes, modification times), the sample shape and the
             loader is kept beside it, and the cache is rebuilt when any of them
             changes. Give each loader configuration its own path.
+        shard: `(index, count)`: this process is host `index` of `count`, and
+            takes its part of each epoch's global order (`batch_size` rows of
+            every `batch_size * count`); `"auto"` asks the running engine (JAX,
+            `torch.distributed`, `TF_CONFIG`); `None` for one host. Every host
+            serves `len(ds)` batches of one shape: the last ones padded with
+            zero-weight rows, or with `drop_remainder=True` the rows past the
+            last full global step left out on every host.
         on_error: `"raise"` (default) stops at a sample that cannot be loaded,
             naming its line, id, file and batch. `"skip"` leaves it out of its
             batch (or, with `pad_remainder`, makes it zero-weight padding),
