@@ -136,6 +136,7 @@ def main():
     parser.add_argument("--min-accuracy", type=float, default=0.9)
     args = parser.parse_args()
 
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network call on import
     import albumentations as A
     import keras
 
