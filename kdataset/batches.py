@@ -18,6 +18,7 @@ import numpy as np
 from kdataset._parallel import ParallelLoader, WorkerDied
 from kdataset.cache import PackedCache, source_fingerprint
 from kdataset.errors import SampleError, listing
+from kdataset.manifest import is_url
 from kdataset.spec import FilePart, LabelPart, NumberPart
 
 
@@ -249,7 +250,7 @@ class BatchSource:
         path = error.path
         if path is None and self._files:  # the transform failed: name the sample's first file
             path = next(iter(self._files.values())).paths[row]
-            if "://" in path:  # an object's URL, maybe signed: never shown whole
+            if is_url(path):  # an object's URL, maybe signed: never shown whole
                 from kdataset.storage import redact
 
                 path = redact(path, self.manifest.storage_options)

@@ -17,6 +17,8 @@ import threading
 
 import numpy as np
 
+from kdataset.manifest import is_url
+
 _VERSION = 1
 
 
@@ -30,7 +32,7 @@ def source_fingerprint(paths, shape, dtype, loader):
     """
     digest = hashlib.sha256(f"{_VERSION}|{tuple(shape)}|{np.dtype(dtype).str}|{loader!r}".encode())
     for path in paths:
-        if "://" in path:
+        if is_url(path):
             digest.update(f"\0{path.split('?', 1)[0]}".encode())
             continue
         stat = os.stat(path)

@@ -365,7 +365,7 @@ class ManifestDataset(keras.utils.PyDataset):
     def _serve(self, key, ahead=False):
         """Batch `key = (epoch, index)`, through the batch source; loaded ahead with `ahead`."""
         epoch, index = key
-        rows, positions = self._stream.rows(epoch, index), self._positions(epoch, index)
+        rows, positions = self._stream.rows(epoch, index), self._stream.positions(epoch, index)
         if ahead and self._prefetch_depth and not self._source.from_memory:
             loaded = self._prefetcher.get(key, self._stream.upcoming(self._prefetch_depth))
         else:
@@ -395,12 +395,8 @@ class ManifestDataset(keras.utils.PyDataset):
 
     def _load_ahead(self, key):
         """Loads batch `key` in a prefetching thread (the whole batch in that thread)."""
-        positions = self._positions(*key)
+        positions = self._stream.positions(*key)  # in the epoch's order: they seed transforms
         return self._source.load(self._stream.rows(*key), split=False, where=(key[0], positions))
-
-    def _positions(self, epoch, index):
-        """Positions in `epoch`'s order of the rows of batch `index`: they seed the transforms."""
-        return self._stream.positions(epoch, index)
 
     def _record_skipped(self, error, key):
         seen = (key[0], error.path, error.line)

@@ -6,6 +6,7 @@ import concurrent.futures
 import csv
 import functools
 import os
+import re
 import string
 
 import numpy as np
@@ -40,16 +41,51 @@ def _template_fields(template):
     return list(dict.fromkeys(fields))
 
 
-def _is_url(path):
-    """Whether `path` names an object through fsspec (`s3://...`): `kdataset.storage`."""
-    return isinstance(path, str) and "://" in path and not path.startswith("file://")
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*(?:::[A-Za-z][A-Za-z0-9+.\-]*)*)://")
+_LOCAL_PROTOCOLS = {"file", "local"}
+
+
+def is_url(path):
+    """Whether `path` is a URL of a filesystem other than the local one, read through
+    fsspec (`kdataset.storage`).
+
+    Args:
+        path: A path or URL (`str` or `os.PathLike`).
+
+    Returns:
+        `True` for `s3://...`, `gs://...`, `memory://...`, `https://...` or any
+        other protocol (also chained, as `simplecache::s3://...`); `False` for
+        local paths and `file://` URLs.
+
+    Example:
+
+    >>> is_url("s3://bucket/train.csv"), is_url("/data/train.csv"), is_url("file:///data")
+    (True, False, False)
+    """
+    if not isinstance(path, str):
+        if not isinstance(path, os.PathLike):
+            return False
+        path = os.fspath(path)
+        if not isinstance(path, str):
+            return False
+    match = _URL.match(path)
+    if match is None:
+        return False
+    protocols = match.group(1).lower().split("::")
+    return not (len(protocols) == 1 and protocols[0] in _LOCAL_PROTOCOLS)
+
+
+def has_urls(paths):
+    """Whether any of `paths` is a URL (`is_url`), with a cheap test first: millions of
+    local paths are passed over at the cost of a substring search each."""
+    return any("://" in p and is_url(p) for p in paths)
 
 
 def _read_frame(source, storage_options=None):
     """(DataFrame, csv path or URL or None). CSV cells are read as text, nothing as NaN."""
     if isinstance(source, pd.DataFrame):
         return source, None
-    if _is_url(source):
+    if is_url(source):
         from kdataset import storage
 
         return storage.read_frame(source, storage_options), source
@@ -208,7 +244,7 @@ def place(frame, csv_path, i):
     """Where row `i` (0-based position) is: `"line 12 of train.csv"`, or `"row 10"` of a DataFrame."""
     if csv_path is None:
         return f"row {_native(frame.index[i])!r}"
-    if _is_url(csv_path):  # its lines are not read again: the header, then a record a line
+    if is_url(csv_path):  # its lines are not read again: the header, then a record a line
         return f"line {i + 2} of {csv_path.split('?', 1)[0].rsplit('/', 1)[-1]}"
     stat = os.stat(csv_path)
     lines = _record_lines(csv_path, (stat.st_mtime_ns, stat.st_size))
@@ -297,8 +333,8 @@ class Manifest:
         self.label_column = label_column
         if root_dir is not None:
             root = os.fspath(root_dir)
-            self.root = root.rstrip("/") if _is_url(root) else os.path.abspath(root)
-        elif _is_url(csv_path):
+            self.root = root.rstrip("/") if is_url(root) else os.path.abspath(root)
+        elif is_url(csv_path):
             from kdataset import storage
 
             self.root = storage.folder(csv_path)
@@ -361,7 +397,7 @@ class Manifest:
     @property
     def source(self):
         """The CSV file or URL (without credentials), or `None` for a DataFrame."""
-        if not _is_url(self._csv):
+        if not is_url(self._csv):
             return self._csv
         from kdataset import storage
 
@@ -539,7 +575,7 @@ class Manifest:
             raw = self._text(path_column)
             for i in [i for i, v in enumerate(raw) if not v]:
                 self._problem("empty path", row=i, column=path_column)
-        remote = _is_url(self.root) or any("://" in p for p in raw)
+        remote = is_url(self.root) or has_urls(raw)
         if remote:
             from kdataset import storage
 

@@ -18,7 +18,7 @@ from kdataset.errors import Problem, SampleError, check_int, listing, one_of
 from kdataset.fields import LABEL_MODES, Files, Labels, Numbers, named
 from kdataset.labels import LabelEncoder, Targets, _is_missing, _native
 from kdataset.loaders import get_loader
-from kdataset.manifest import Manifest
+from kdataset.manifest import Manifest, has_urls
 
 ON_ERROR = ("raise", "skip")
 SAMPLING = (None, "balanced")
@@ -209,21 +209,24 @@ class DatasetSpec:
     def _legacy_labels(self):
         return Labels(self.label_column, self.label_mode, self.label_separator, self.classes)
 
+    def _labels_outputs(self):
+        """`[(name, Labels)]` of the outputs of class labels."""
+        if self.outputs is None:
+            return [(None, self._legacy_labels())] if self.has_labels else []
+        return [
+            (n, f) for n, f in named(self.outputs, "outputs")[0].items() if isinstance(f, Labels)
+        ]
+
     @property
     def class_labels(self):
         """`(name, Labels)` of the one target of class labels, or `None` if there is not one."""
-        if self.outputs is None:
-            return (None, self._legacy_labels()) if self.has_labels else None
-        labels = [
-            (n, f) for n, f in named(self.outputs, "outputs")[0].items() if isinstance(f, Labels)
-        ]
+        labels = self._labels_outputs()
         return labels[0] if len(labels) == 1 else None
 
     def _class_labels_found(self):
         if self.outputs is None:
             return f"Received: label_mode={self.label_mode!r}"
-        outputs = named(self.outputs, "outputs")[0]
-        labels = [n for n, f in outputs.items() if isinstance(f, Labels)]
+        labels = [name for name, _ in self._labels_outputs()]
         if not labels:
             return "The outputs hold no kd.Labels (regression or mask targets have no classes)."
         return f"The outputs {listing(labels)} all hold class labels: there must be one."
@@ -318,7 +321,7 @@ class DatasetSpec:
             return read
         for part in read.file_parts:
             part.loader = get_loader(part.loader, part.paths)
-            if any("://" in p for p in part.paths):  # objects read through fsspec
+            if has_urls(part.paths):  # objects read through fsspec
                 from kdataset.storage import RemoteLoader
 
                 part.loader = RemoteLoader(part.loader, self.storage_options)
@@ -565,20 +568,31 @@ class ReadManifest:
             `None` if they loaded, else the first `SampleError` (the first one
             ever is also kept as `first_sample_error`).
         """
-        manifest = self.manifest
         for part in self.file_parts:
-            try:
-                shape, dtype = part.loader.probe(part.paths[row])
-            except Exception as e:
-                error = e if isinstance(e, SampleError) else SampleError(f"{type(e).__name__}: {e}")
-                error = SampleError(
-                    error.reason,
-                    path=error.path or part.paths[row],
-                    line=manifest.where(row),
-                    id=manifest.id_of(row),
-                )
+            error = probe(self.manifest, part, row)
+            if error is not None:
                 if self.first_sample_error is None:
                     self.first_sample_error = error
                 return error
-            part.sample_shape, part.sample_dtype = tuple(shape), np.dtype(dtype)
         return None
+
+
+def probe(manifest, part, row):
+    """Loads sample `row` of a part read from files to learn its shape and dtype (set on
+    the part).
+
+    Returns:
+        `None` if it loaded, else its `SampleError`, naming the row.
+    """
+    try:
+        shape, dtype = part.loader.probe(part.paths[row])
+    except Exception as e:
+        error = e if isinstance(e, SampleError) else SampleError(f"{type(e).__name__}: {e}")
+        return SampleError(
+            error.reason,
+            path=error.path or part.paths[row],
+            line=manifest.where(row),
+            id=manifest.id_of(row),
+        )
+    part.sample_shape, part.sample_dtype = tuple(shape), np.dtype(dtype)
+    return None

@@ -27,13 +27,11 @@ import numpy as np
 from kdataset import loaders as _loaders
 from kdataset.errors import ManifestError, SampleError
 from kdataset.loaders import FunctionLoader, ImageLoader, Loader, NpyLoader, _Spec, check_sample
-from kdataset.manifest import _OTHER_DELIMITERS, read_csv
+from kdataset.manifest import _OTHER_DELIMITERS, _URL, is_url, read_csv
 
 _INSTALL = "pip install 'kdataset[cloud]'"
 
 # `protocol://` or chained `a::b://`; a Windows drive (`C:\`) has no `//`.
-_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*(?:::[A-Za-z][A-Za-z0-9+.\-]*)*)://")
-_LOCAL_PROTOCOLS = {"file", "local"}
 
 # S3: a server that goes away gives an error in seconds. s3fs retries 5 times,
 # botocore 5 more inside each, with a 15 s read timeout: minutes of silence.
@@ -53,35 +51,6 @@ def _import_fsspec():
             f"Reading manifests and samples at URLs needs fsspec: {_INSTALL}"
         ) from None
     return fsspec
-
-
-def is_url(path):
-    """Whether `path` is a URL of a filesystem other than the local one.
-
-    Args:
-        path: A path or URL (`str` or `os.PathLike`).
-
-    Returns:
-        `True` for `s3://...`, `gs://...`, `memory://...`, `https://...` or any
-        other protocol (also chained, as `simplecache::s3://...`); `False` for
-        local paths and `file://` URLs.
-
-    Example:
-
-    >>> is_url("s3://bucket/train.csv"), is_url("/data/train.csv"), is_url("file:///data")
-    (True, False, False)
-    """
-    if not isinstance(path, str):
-        if not isinstance(path, os.PathLike):
-            return False
-        path = os.fspath(path)
-        if not isinstance(path, str):
-            return False
-    match = _URL.match(path)
-    if match is None:
-        return False
-    protocols = match.group(1).lower().split("::")
-    return not (len(protocols) == 1 and protocols[0] in _LOCAL_PROTOCOLS)
 
 
 def _protocol(url):
@@ -115,7 +84,7 @@ def with_defaults(url, storage_options=None):
     >>> with_defaults("s3://b/x", {"config_kwargs": {"read_timeout": 60}})["config_kwargs"]
     {'read_timeout': 60, 'connect_timeout': 5, 'retries': {'max_attempts': 2, 'mode': 'standard'}}
     """
-    options = _check_options(storage_options)
+    options = check_options(storage_options)
     if _is_s3(url):
         config = dict(options.get("config_kwargs") or {})
         for name, value in _S3_CONFIG_DEFAULTS.items():
@@ -125,7 +94,8 @@ def with_defaults(url, storage_options=None):
     return options
 
 
-def _check_options(storage_options):
+def check_options(storage_options):
+    """`storage_options` as a new dict, or `{}`; a `ValueError` unless a dict or `None`."""
     if storage_options is None:
         return {}
     if not isinstance(storage_options, dict):
@@ -276,7 +246,7 @@ def safe_options(storage_options):
             return redact(value)
         return value
 
-    return walk(_check_options(storage_options), False)
+    return walk(check_options(storage_options), False)
 
 
 def safe_repr_options(storage_options):
@@ -526,7 +496,6 @@ def _reason(error, storage_options=None):
 
 # NumPy parses .npy headers with `ast.literal_eval`, which CPython before 3.11.9
 # can break on when threads parse at once: the lock kdataset's NpyLoader holds.
-_HEADER_LOCK = getattr(_loaders, "_HEADER_LOCK", None) or threading.Lock()
 _NPY_MAGIC = b"\x93NUMPY"
 _NPY_HEAD = 1024  # bytes read first to learn a header (they are 64 to 128 bytes, usually)
 
@@ -541,27 +510,6 @@ def _header_length(head, shown):
     if major in (2, 3) and len(head) >= 12:
         return 12 + struct.unpack("<I", head[8:12])[0]
     raise SampleError(f"not a readable .npy file (format version {major})", path=shown)
-
-
-def _parse_header(header, shown):
-    """(shape, fortran_order, dtype) of a complete .npy header; never unpickles."""
-    f = io.BytesIO(header)
-    try:
-        with _HEADER_LOCK:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-    except (ValueError, OSError, SyntaxError) as e:
-        raise SampleError(f"not a readable .npy file ({e})", path=shown) from None
-    if dtype.hasobject:
-        raise SampleError(
-            "the array holds Python objects, which only pickle can load; kdataset never "
-            "unpickles (save numeric arrays instead)",
-            path=shown,
-        )
-    return tuple(shape), fortran, dtype
 
 
 class RemoteLoader(Loader):
@@ -626,7 +574,7 @@ class RemoteLoader(Loader):
                 f"Invalid `timeout`: expected a positive number of seconds or None. Received: timeout={timeout!r}"
             )
         self.loader = loader
-        self.storage_options = _check_options(storage_options)
+        self.storage_options = check_options(storage_options)
         self.threads = threads
         self.timeout = None if timeout is None else float(timeout)
         self._headers = {}
@@ -688,7 +636,7 @@ class RemoteLoader(Loader):
         header = bytes(data[:offset])
         parsed = self._headers.get(header)
         if parsed is None:
-            parsed = (*_parse_header(header, shown), offset)
+            parsed = _loaders._read_header(io.BytesIO(header), shown)
             if len(self._headers) < 64:
                 self._headers[header] = parsed
         return parsed

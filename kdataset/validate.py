@@ -11,8 +11,8 @@ import numpy as np
 
 from kdataset._parallel import load_rows
 from kdataset._platform import usable_cores
-from kdataset.errors import Problem, SampleError
-from kdataset.spec import DatasetSpec
+from kdataset.errors import Problem
+from kdataset.spec import DatasetSpec, probe
 
 
 def validate_manifest(manifest, *, deep=False, progress=False, **dataset_kwargs):
@@ -62,26 +62,13 @@ def validate_manifest(manifest, *, deep=False, progress=False, **dataset_kwargs)
     for part in read.file_parts:
         first = 0
         while part.sample_shape is None and first < len(read.manifest):
-            error = _probe(read.manifest, part, first)
+            error = probe(read.manifest, part, first)
             if error is not None:
                 problems.append(_problem(error))
             first += 1
         if part.sample_shape is not None:
             problems += _load_all(read.manifest, part, first, progress)
     return list(dict.fromkeys(problems))  # the first sample's error, found twice once
-
-
-def _probe(manifest, part, row):
-    """Loads sample `row` of a part read from files: its `SampleError`, or `None` (and the
-    part's sample shape and dtype set)."""
-    try:
-        shape, dtype = part.loader.probe(part.paths[row])
-    except Exception as e:
-        reason = e.reason if isinstance(e, SampleError) else f"{type(e).__name__}: {e}"
-        path = getattr(e, "path", None) or part.paths[row]
-        return SampleError(reason, path=path, line=manifest.where(row), id=manifest.id_of(row))
-    part.sample_shape, part.sample_dtype = tuple(shape), np.dtype(dtype)
-    return None
 
 
 def _problem(error):
