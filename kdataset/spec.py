@@ -112,11 +112,11 @@ class DatasetSpec:
                     "`transform` changes each sample's arrays read from files, and this "
                     "dataset reads none (only numbers and labels): use `batch_transform`."
                 )
-        for name in ("transform", "batch_transform"):
+        for name, of in (("transform", "sample"), ("batch_transform", "batch")):
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise ValueError(
-                    f"Invalid `{name}`: expected a function `fn(sample, rng) -> sample` or "
+                    f"Invalid `{name}`: expected a function `fn({of}, rng) -> {of}` or "
                     f"None. Received: {name}={value!r}"
                 )
         if self.sampling not in SAMPLING:

@@ -119,8 +119,12 @@ def test_inside_an_epoch_batches_come_in_the_datasets_order(samples):
 
 def test_indexing_is_deterministic_within_an_epoch(samples):
     ds = kd.ManifestDataset(samples(30), batch_size=4, seed=11)
-    assert row_of(ds[3][0]) == row_of(ds[3][0])
-    assert row_of(ds[-0][0]) == row_of(ds[0][0])
+    order = kd.epoch_order(30, 11, 0).tolist()
+    batches = [order[i : i + 4] for i in range(0, 30, 4)]
+    assert [row_of(ds[i][0]) for i in range(len(ds))] == batches
+    again = [3, 7, 0, 3, 5, 1, 6, 2, 4]  # read again in another order, one of them twice
+    assert [row_of(ds[i][0]) for i in again] == [batches[i] for i in again]
+    assert ds.epoch == 0
 
 
 def test_labels_stay_paired_with_their_rows(samples):
@@ -150,6 +154,8 @@ def test_batch_index_errors_are_clear(samples):
     ds = kd.ManifestDataset(samples(9), batch_size=4)
     with pytest.raises(IndexError, match=r"expected 0 <= index < 3\. Received: index=3"):
         ds[3]
+    with pytest.raises(IndexError, match=r"expected 0 <= index < 3\. Received: index=-1"):
+        ds[-1]  # refused, not counted from the end
     with pytest.raises(TypeError, match="Batch indices are integers"):
         ds["1"]
 
