@@ -120,6 +120,7 @@ class _SharedBuffers:
         self.folder = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
         self._free = []
         self._lock = threading.Lock()
+        self._closed = False
         self.paths = set()
         # Files are removed when the loader closes, is collected, or the process exits.
         self._finalizer = weakref.finalize(self, _remove, self.paths)
@@ -135,8 +136,10 @@ class _SharedBuffers:
         return path, np.memmap(path, dtype=self.dtype, mode="w+", shape=(rows, *self.shape))
 
     def release(self, buffer):
+        # A load that outlived `close` (closing does not wait for the prefetching
+        # threads) gives back a buffer that no finalizer will remove: removed here.
         with self._lock:
-            if len(self._free) < 4:
+            if not self._closed and len(self._free) < 4:
                 self._free.append(buffer)
                 return
         path, _ = buffer
@@ -145,6 +148,7 @@ class _SharedBuffers:
 
     def close(self):
         with self._lock:
+            self._closed = True
             self._free.clear()
         self._finalizer()
 
@@ -304,12 +308,20 @@ class ParallelLoader:
         return out, failures if skip else failures[:1]
 
     def close(self):
-        """Stops the worker threads or processes and removes shared buffers."""
+        """Stops the worker threads or processes and removes shared buffers.
+
+        Loads not started are cancelled. Worker processes are waited for, since
+        the shared buffers they write into are removed next. Worker threads are
+        not: each writes into the batch of the `load` call that started it, and
+        one still running may be stuck on a storage server that froze, until its
+        loader's deadline (see `Prefetcher.close`); it ends by itself.
+        """
         with self._lock:
             executor, self._executor = self._executor, None
             buffers, self._buffers = self._buffers, None
         if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+            processes = isinstance(executor, concurrent.futures.ProcessPoolExecutor)
+            executor.shutdown(wait=processes, cancel_futures=True)
         if buffers is not None:
             buffers.close()
 
@@ -374,11 +386,24 @@ class Prefetcher:
             future.cancel()
 
     def close(self):
+        """Forgets what was loaded ahead and stops the threads, without waiting for the
+        loads still running.
+
+        A dataset closes when a sample fails to load, and training stops there.
+        By then the threads have gone on to the batches scheduled next; if the
+        storage server froze, those loads wait on it until their loader's
+        deadline (`RemoteLoader`'s `timeout`) counted from when they began, after
+        the failed one: waiting for them would double the time to the error.
+        Their batches are no one's any more (each load writes into arrays of its
+        own), so they are left to end by themselves, within that deadline. The
+        interpreter joins the threads of a `ThreadPoolExecutor` at exit, so a
+        stuck load holds up exit no longer than its own deadline.
+        """
         self.reset()
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=False, cancel_futures=True)
 
     def __getstate__(self):
         return {"_load": self._load, "_threads": self._threads}

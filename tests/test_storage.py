@@ -6,6 +6,7 @@ import os
 import pickle
 import socket
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -579,3 +580,105 @@ def test_a_server_that_goes_away_mid_epoch_stops_training_naming_the_object():
     text = str(caught.value)
     assert "s3://kdataset-test/data/a/4.npy" in text and "line 6 of train.csv" in text
     assert_no_credentials(text)
+
+
+class FreezableProxy:
+    """A TCP proxy to `endpoint` that can freeze as a hung storage server does: once frozen it
+    forwards nothing more, on the connections it holds and on new ones (accepted, never
+    answered). `close()` drops every connection, which ends the reads still waiting."""
+
+    def __init__(self, endpoint):
+        host, port = endpoint.rsplit("//", 1)[1].split(":")
+        self.target = (host, int(port))
+        self.frozen = threading.Event()
+        self._closed = threading.Event()
+        self._sockets = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            self._sockets.append(client)
+            if self.frozen.is_set():
+                continue
+            upstream = socket.create_connection(self.target)
+            self._sockets.append(upstream)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source, sink):
+        while True:
+            try:
+                data = source.recv(65536)
+                if self.frozen.is_set():
+                    self._closed.wait()
+                    return
+                if not data:
+                    sink.shutdown(socket.SHUT_WR)
+                    return
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self):
+        self._closed.set()
+        for sock in [self._listener, *self._sockets]:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+
+def test_a_server_that_freezes_mid_epoch_stops_training_within_the_deadline():
+    # A load that fails must not wait, to stop training, for loads begun later that the
+    # frozen server holds to their own deadline (which made it twice the deadline).
+    import keras
+
+    import kdataset as kd
+
+    deadline = 10.0
+    server, endpoint = _start_server()
+    proxy = FreezableProxy(endpoint)
+    try:
+        _fill_bucket(endpoint)
+        ds = kd.ManifestDataset(
+            url("train.csv"),
+            batch_size=2,
+            # botocore's read timeout (10 s) past the deadline: the deadline ends a read
+            storage_options={**_options(proxy.endpoint), "config_kwargs": {"read_timeout": 60}},
+            shuffle=False,
+            label_mode="int",
+            workers=2,
+            max_queue_size=4,
+        )
+        ds.loader.timeout = deadline  # RemoteLoader's deadline per object (20 s by default)
+        frozen_at = []
+
+        class Freeze(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                if not frozen_at:
+                    proxy.frozen.set()
+                    frozen_at.append(time.monotonic())
+
+        model = keras.Sequential(
+            [keras.Input((3, 4)), keras.layers.Flatten(), keras.layers.Dense(2)]
+        )
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        with pytest.raises(kd.SampleError) as caught:
+            model.fit(ds, epochs=3, verbose=0, callbacks=[Freeze()])
+        elapsed = time.monotonic() - frozen_at[0]
+    finally:
+        proxy.close()
+        server.stop()
+    assert elapsed < deadline * 1.5 + 3, f"training stopped {elapsed:.1f} s after the freeze"
+    error = caught.value
+    assert error.path in {url(f"data/{f}/{i}.npy") for f in "ab" for i in range(6)}
+    assert error.path in str(error) and "line" in str(error)
+    assert "no answer from the storage in time" in str(error)
+    assert_no_credentials(error)
