@@ -17,6 +17,16 @@ across them, and prints a summary (also written to `<out>/summary.json`).
     python examples/multihost_jax.py
     python examples/multihost_jax.py --processes 2 --epochs 3 --rows 300 --out /tmp/mh
 
+Keras's settings (`--auto-shard-dataset`, `--shard`; several values run one
+after another in the same processes, each with a fresh model and dataset):
+
+| Keras | `DataParallel(auto_shard_dataset=...)` | `shard="auto"` | `shard=None` |
+| --- | --- | --- | --- |
+| 3.15 | `True` (the default) | Keras refuses a PyDataset, before the first step | likewise |
+| 3.15 | `False` | each process takes its shard from JAX | refused by kdataset: every row would train twice |
+| 3.16 | `True` (the default) | Keras shards the dataset; kdataset takes Keras's shard | likewise |
+| 3.16 | `False` | each process takes its shard from JAX | refused by kdataset, as on 3.15 |
+
 What multi-process training with Keras 3 on JAX needs (see `worker`):
 
 - `jax.distributed.initialize(...)` before anything else touches JAX (even
@@ -25,8 +35,11 @@ What multi-process training with Keras 3 on JAX needs (see `worker`):
 - The same `keras.utils.set_random_seed` in every process: weights are
   created in each process and must be equal (JAX checks it), or use
   `keras.distribution.initialize`, which agrees on a seed.
-- `DataParallel(..., auto_shard_dataset=False)`: Keras can only shard a
-  `tf.data.Dataset` itself, and refuses a PyDataset otherwise.
+- On Keras 3.15, `DataParallel(..., auto_shard_dataset=False)`: Keras 3.15
+  can only shard a `tf.data.Dataset` itself, and refuses a PyDataset
+  otherwise. Keras 3.16 shards a PyDataset by asking each process for every
+  `num_processes`-th batch; kdataset sees it and serves the process its
+  shard of every global step, so either setting works there.
 - Each process's batch is its local part: Keras joins them with
   `jax.make_array_from_process_local_data`, so the global batch is
   `batch_size * processes`. Every process must give the same number of
@@ -54,8 +67,9 @@ FEATURES = 8
 # Adjust here if the API changes.
 
 
-def make_dataset(manifest, batch_size, seed, workers):
-    """This process's shard of the manifest (`shard="auto"` reads `jax.process_index()`)."""
+def make_dataset(manifest, batch_size, seed, workers, shard="auto"):
+    """This process's shard of the manifest (`shard="auto"`: Keras's shard when Keras shards
+    the dataset, else `jax.process_index()` of `jax.process_count()`)."""
     import kdataset as kd
 
     return kd.ManifestDataset(
@@ -64,9 +78,14 @@ def make_dataset(manifest, batch_size, seed, workers):
         path_template="data/{id}.npy",
         label_column="label",
         seed=seed,
-        shard="auto",
+        shard=shard,
         workers=workers,
     )
+
+
+def epoch_digest(dataset, epoch):
+    """Text digest of the ids all processes together serve in `epoch`."""
+    return dataset.epoch_digest(epoch)
 
 
 def served_digest(dataset, epoch):
@@ -74,12 +93,12 @@ def served_digest(dataset, epoch):
     return dataset.served_digest(epoch)
 
 
-def digests_cover(texts, ids):
-    """Whether the processes' digests of an epoch combine to exactly `ids`, each once."""
+def digests_cover(texts, whole):
+    """Whether the processes' digests of an epoch combine to the epoch's digest `whole`."""
     import kdataset as kd
 
     combined = kd.IdDigest.combine([kd.IdDigest.parse(text) for text in texts])
-    return combined == kd.IdDigest.of(ids)
+    return combined == kd.IdDigest.parse(whole)
 
 
 # --- end of kdataset's sharding API ----------------------------------------------------
@@ -113,7 +132,8 @@ def weights_checksum(model):
 
 
 def worker(args):
-    """One process of the training: joins the others, trains, writes `<out>/worker<i>.json`."""
+    """One process of the training: joins the others, then for each setting trains a fresh
+    model and writes what happened to `<out>/worker<i>.json`."""
     import jax
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # the default since jax 0.5
@@ -128,44 +148,84 @@ def worker(args):
     )
     import keras
 
-    keras.utils.set_random_seed(args.seed)  # the same weights in every process
-    keras.distribution.set_distribution(
-        keras.distribution.DataParallel(devices=jax.devices(), auto_shard_dataset=False)
-    )
-
-    dataset = make_dataset(
-        os.path.join(args.data_dir, "train.csv"), args.batch_size, args.seed, workers=1
-    )
-    model = keras.Sequential(
-        [
-            keras.Input((FEATURES,)),
-            keras.layers.Dense(32, activation="relu"),
-            keras.layers.Dense(NUM_CLASSES, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(0.01),
-        loss="categorical_crossentropy",
-        # `weighted_metrics`: padding rows have weight 0 and must not count;
-        # plain `metrics` ignore sample weights.
-        weighted_metrics=["accuracy"],
-    )
-    start = time.time()
-    history = model.fit(dataset, epochs=args.epochs, verbose=0)
+    major, minor = keras.version().split(".")[:2]
+    # Keras 3.15 refuses a PyDataset with auto_shard_dataset=True: its default works from 3.16.
+    settings = {"true": True, "false": False, "keras-default": (int(major), int(minor)) >= (3, 16)}
+    cases = [
+        train_once(args, keras, jax, settings[auto_shard], shard)
+        for auto_shard in args.auto_shard_dataset
+        for shard in args.shard
+    ]
     result = {
         "process_index": jax.process_index(),
         "process_count": jax.process_count(),
         "local_devices": jax.local_device_count(),
         "global_devices": jax.device_count(),
-        "batches_per_epoch": len(dataset),
-        "weights_sha256": weights_checksum(model),
-        "served_digests": [served_digest(dataset, epoch) for epoch in range(args.epochs)],
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "fit_seconds": round(time.time() - start, 2),
+        "keras_version": keras.version(),
+        "cases": cases,
     }
     with open(os.path.join(args.out, f"worker{args.worker}.json"), "w") as f:
         json.dump(result, f, indent=1)
     jax.distributed.shutdown()
+
+
+def train_once(args, keras, jax, auto_shard, shard):
+    """Trains a fresh model with one setting; what it served, or the error it stopped with."""
+    case = {"auto_shard_dataset": auto_shard, "shard": shard}
+    keras.utils.set_random_seed(args.seed)  # the same weights in every process
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=jax.devices(), auto_shard_dataset=auto_shard)
+    )
+    steps = []
+
+    class CountSteps(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            steps.append(0)
+
+        def on_train_batch_end(self, batch, logs=None):
+            steps[-1] += 1
+
+    try:
+        dataset = make_dataset(
+            os.path.join(args.data_dir, "train.csv"),
+            args.batch_size,
+            args.seed,
+            workers=1,
+            shard=None if shard == "none" else shard,
+        )
+        model = keras.Sequential(
+            [
+                keras.Input((FEATURES,)),
+                keras.layers.Dense(32, activation="relu"),
+                keras.layers.Dense(NUM_CLASSES, activation="softmax"),
+            ]
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(0.01),
+            loss="categorical_crossentropy",
+            # `weighted_metrics`: padding rows have weight 0 and must not count;
+            # plain `metrics` ignore sample weights.
+            weighted_metrics=["accuracy"],
+        )
+        start = time.time()
+        history = model.fit(dataset, epochs=args.epochs, verbose=0, callbacks=[CountSteps()])
+    except ValueError as e:  # refused before the first step, in every process alike
+        case.update(error=str(e), steps=steps)
+        return case
+    finally:
+        keras.distribution.set_distribution(None)
+    case.update(
+        steps=steps,
+        dataset_epoch=dataset.epoch,
+        shard_of_dataset=list(dataset.shard),
+        batches_per_epoch=len(dataset),
+        weights_sha256=weights_checksum(model),
+        served_digests=[served_digest(dataset, epoch) for epoch in range(args.epochs)],
+        epoch_digests=[epoch_digest(dataset, epoch) for epoch in range(args.epochs)],
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        fit_seconds=round(time.time() - start, 2),
+    )
+    return case
 
 
 def free_port():
@@ -178,7 +238,7 @@ def launch(args):
     """Starts the workers, waits for them (stopping all if one fails), checks their results."""
     os.makedirs(args.out, exist_ok=True)
     data_dir = os.path.join(args.out, "manifest")
-    ids = write_data(data_dir, args.rows)
+    write_data(data_dir, args.rows)
     coordinator = f"127.0.0.1:{free_port()}"
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
     workers, logs = [], []
@@ -196,6 +256,8 @@ def launch(args):
             "--devices-per-process", str(args.devices_per_process),
             "--seed", str(args.seed),
             "--out", args.out,
+            "--auto-shard-dataset", *args.auto_shard_dataset,
+            "--shard", *args.shard,
         ]  # fmt: skip
         workers.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
         logs.append(log)
@@ -226,48 +288,78 @@ def launch(args):
     for index in range(args.processes):
         with open(os.path.join(args.out, f"worker{index}.json")) as f:
             results.append(json.load(f))
-    checksums = [r["weights_sha256"] for r in results]
-    coverage = [
-        digests_cover([r["served_digests"][epoch] for r in results], ids)
-        for epoch in range(args.epochs)
-    ]
+    cases = [check_case(case, args.epochs) for case in zip(*(r["cases"] for r in results))]
     summary = {
         "processes": args.processes,
         "epochs": args.epochs,
         "rows": args.rows,
+        "keras_version": results[0]["keras_version"],
         "batch_size_per_process": args.batch_size,
         "global_batch_size": args.batch_size * args.processes,
-        "batches_per_epoch": [r["batches_per_epoch"] for r in results],
         "process_indices": [r["process_index"] for r in results],
-        "weights_sha256": checksums,
-        "identical_weights": len(set(checksums)) == 1,
-        "identical_history": all(r["history"] == results[0]["history"] for r in results),
-        "exactly_once_per_epoch": coverage,
-        "history": results[0]["history"],
-        "fit_seconds": [r["fit_seconds"] for r in results],
+        "cases": cases,
     }
+    # Each setting either trains correctly or is refused before the first step.
     summary["ok"] = bool(
-        summary["identical_weights"]
-        and summary["identical_history"]
-        and all(coverage)
-        and len(set(summary["batches_per_epoch"])) == 1
-        and summary["process_indices"] == list(range(args.processes))
+        summary["process_indices"] == list(range(args.processes))
+        and all(case["status"] in ("trained", "refused") for case in cases)
     )
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
 
-    print(f"{args.processes} processes, {args.rows} rows, {args.epochs} epochs")
     print(
-        f"batch: {args.batch_size} per process, {summary['global_batch_size']} global; "
-        f"{summary['batches_per_epoch'][0]} steps per epoch"
+        f"Keras {summary['keras_version']}: {args.processes} processes, {args.rows} rows, "
+        f"{args.epochs} epochs; batch {args.batch_size} per process, "
+        f"{summary['global_batch_size']} global"
     )
-    print(f"identical weights: {summary['identical_weights']} ({checksums[0][:16]})")
-    print(f"every row exactly once per epoch: {coverage}")
-    accuracy = summary["history"].get("accuracy", [float("nan")])[-1]
-    print(f"final training accuracy: {accuracy:.3f}")
+    for case in cases:
+        setting = f"auto_shard_dataset={case['auto_shard_dataset']}, shard={case['shard']!r}"
+        if case["status"] == "trained":
+            accuracy = case["history"].get("accuracy", [float("nan")])[-1]
+            print(
+                f"  {setting}: trained, {case['steps_per_epoch'][0]} steps per epoch on every "
+                f"process, identical weights, every row once per epoch; accuracy {accuracy:.3f}"
+            )
+        elif case["status"] == "refused":
+            print(f"  {setting}: refused before the first step: {case['error']}")
+        else:
+            print(f"  {setting}: FAILED: {case['problems']}")
     print(f"summary: {os.path.join(args.out, 'summary.json')}")
     print("OK" if summary["ok"] else "FAILED")
     return 0 if summary["ok"] else 1
+
+
+def check_case(case, epochs):
+    """What one setting did across the processes: `trained` (checked), `refused` or `failed`."""
+    first = case[0]
+    result = {"auto_shard_dataset": first["auto_shard_dataset"], "shard": first["shard"]}
+    errors = [c.get("error") for c in case]
+    if all(errors):
+        return dict(result, status="refused", error=errors[0])
+    if any(errors):
+        return dict(result, status="failed", problems=f"some processes raised: {errors}")
+    checks = {
+        "every process took the same steps": len({tuple(c["steps"]) for c in case}) == 1,
+        f"{epochs} epochs of steps": all(len(c["steps"]) == epochs for c in case),
+        "identical weights": len({c["weights_sha256"] for c in case}) == 1,
+        "identical history": all(c["history"] == first["history"] for c in case),
+        "the dataset's epoch equals fit's": all(c["dataset_epoch"] == epochs for c in case),
+        "every row once per epoch": all(
+            digests_cover([c["served_digests"][e] for c in case], first["epoch_digests"][e])
+            for e in range(epochs)
+        ),
+    }
+    problems = [name for name, passed in checks.items() if not passed]
+    return dict(
+        result,
+        status="failed" if problems else "trained",
+        problems=problems,
+        steps_per_epoch=[c["steps"][0] if c["steps"] else 0 for c in case],
+        shards=[c["shard_of_dataset"] for c in case],
+        weights_sha256=[c["weights_sha256"] for c in case],
+        history=first["history"],
+        fit_seconds=[c["fit_seconds"] for c in case],
+    )
 
 
 def main(argv=None):
@@ -280,6 +372,21 @@ def main(argv=None):
     parser.add_argument("--devices-per-process", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=300, help="seconds for the whole run")
+    parser.add_argument(
+        "--auto-shard-dataset",
+        nargs="+",
+        default=["keras-default"],
+        choices=["true", "false", "keras-default"],
+        help="DataParallel's auto_shard_dataset, one run per value; keras-default: Keras's "
+        "default (True) on Keras 3.16, False on 3.15, which refuses a PyDataset otherwise",
+    )
+    parser.add_argument(
+        "--shard",
+        nargs="+",
+        default=["auto"],
+        choices=["auto", "none"],
+        help="ManifestDataset's shard, one run per value (with each --auto-shard-dataset)",
+    )
     # Set by the launcher for its workers.
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--coordinator", default=None, help=argparse.SUPPRESS)

@@ -30,6 +30,7 @@ _EXPORTS = {
     "ResumeCheckpoint": "kdataset.resume",
     "fit_resumable": "kdataset.resume",
     "SkippedSamplesWarning": "kdataset.dataset",
+    "KerasDrivingWarning": "kdataset.driving",
     "SplitWarning": "kdataset.split",
     "Loader": "kdataset.loaders",
     "NpyLoader": "kdataset.loaders",
@@ -53,6 +54,7 @@ _KERAS_FREE = frozenset(
     {
         "kdataset.audit",
         "kdataset.build",
+        "kdataset.driving",
         "kdataset.errors",
         "kdataset.fields",
         "kdataset.labels",
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
     from kdataset.build import build_manifest
     from kdataset.compat import DataGenerator
     from kdataset.dataset import ManifestDataset, SkippedSamplesWarning
+    from kdataset.driving import KerasDrivingWarning
     from kdataset.errors import ManifestError, Problem, SampleError
     from kdataset.fields import Files, Labels, Numbers
     from kdataset.labels import LabelEncoder, class_weights, sample_weights

@@ -20,6 +20,7 @@ from kdataset._parallel import Prefetcher, plan_workers
 from kdataset._platform import engine_shard
 from kdataset.audit import IdDigest, id_hashes
 from kdataset.batches import BatchSource
+from kdataset.driving import epoch_end_kind, keras_data_shard, warn_if_untested
 from kdataset.errors import ManifestError, SampleError, check_int
 from kdataset.labels import balanced_class_weights
 from kdataset.spec import DatasetSpec, LabelPart, NumberPart
@@ -249,31 +250,10 @@ class ManifestDataset(keras.utils.PyDataset):
         }
         self.num_samples = len(self.manifest)
         self.seed = spec.seed if spec.seed is not None else random.randrange(2**31)
-        self.shard = engine_shard() if spec.shard == "auto" else (spec.shard or (0, 1))
-        padded = self.shard[1] > 1 and not spec.drop_remainder
-        if padded and not spec.has_labels:
-            raise ValueError(
-                f"Sharded over {self.shard[1]} hosts, every host serves as many batches of "
-                "`batch_size` rows, the last ones padded with zero-weight rows; weights need "
-                "labels, and this dataset has none. Pass `drop_remainder=True` (the same rows "
-                "left out on every host), or predict on one host."
-            )
-        self._stream = Stream(
-            self.num_samples,
-            spec.batch_size,
-            self.seed,
-            spec.shuffle,
-            spec.drop_remainder,
-            fingerprint=_fingerprint(self.manifest.ids, read, spec),
-            class_of=read.targets.indices if spec.sampling == "balanced" else None,
-            shard=self.shard,
-        )
-        if len(self) == 0:
-            hosts = f" on each of {self.shard[1]} hosts" if self.shard[1] > 1 else ""
-            raise ValueError(
-                f"`drop_remainder=True` with {self.num_samples} samples and "
-                f"batch_size={spec.batch_size}{hosts} leaves no batch: lower `batch_size`."
-            )
+        self._read = read
+        self._fingerprint = _fingerprint(self.manifest.ids, read, spec)
+        warn_if_untested()
+        self._plan_shards(keras_data_shard())
         if read.first_sample_error is not None:
             raise read.first_sample_error
         self.loader = read.loader
@@ -294,7 +274,7 @@ class ManifestDataset(keras.utils.PyDataset):
         self._source = BatchSource(
             read,
             on_error=spec.on_error,
-            pad_to=spec.batch_size if spec.pad_remainder or padded else None,
+            pad_to=self._pad_to,
             x_shape=None if read.x_dict else self._x_shape(self.sample_shape),
             cache=spec.cache,
             workers=self.num_workers,
@@ -317,6 +297,119 @@ class ManifestDataset(keras.utils.PyDataset):
         self._served = {}  # epoch -> {index: the rows served}, for `served_digest`
         self._id_hashes = None
 
+    def _plan_shards(self, keras_shard):
+        """Which part of every epoch this process serves, and how Keras will ask for it.
+
+        `keras_shard` is Keras's `(data_shard_id, num_data_shards)` when Keras
+        shards the dataset itself (3.16 under `auto_shard_dataset=True`): this
+        process then serves that shard, and presents Keras with the batches of
+        all `num_data_shards` processes (`len(ds)` of them), of which Keras asks
+        it for every `num_data_shards`-th: exactly its own, as many as every
+        other process's.
+        """
+        spec = self.spec
+        if keras_shard is not None:
+            if spec.shard not in (None, "auto") and tuple(spec.shard) != keras_shard:
+                raise ValueError(
+                    f"Keras shards this dataset itself (the distribution has "
+                    f"`auto_shard_dataset=True`) and gives this process data shard "
+                    f"{keras_shard[0]} of {keras_shard[1]}, but the dataset was built with "
+                    f"`shard={tuple(spec.shard)!r}`. Pass `shard='auto'` (or `None`) to take "
+                    "Keras's shard, or set the distribution's `auto_shard_dataset=False` to "
+                    "shard with kdataset alone."
+                )
+            shard = keras_shard
+        elif spec.shard == "auto":
+            shard = engine_shard()
+        elif spec.shard is None:
+            index, count = engine_shard()
+            if count > 1:
+                raise ValueError(
+                    f"This process is process {index} of {count} of a distributed run, and "
+                    f"`shard=None` serves every row on every process: each row would be "
+                    f"trained on {count} times per epoch. Pass `shard='auto'` to give each "
+                    "process its part of every epoch (on Keras 3.15 with the distribution's "
+                    "`auto_shard_dataset=False`; on Keras 3.16 either way), or "
+                    "`shard=(0, 1)` if every process should read the whole manifest on "
+                    "purpose. Build the dataset after `keras.distribution.set_distribution`."
+                )
+            shard = (0, 1)
+        else:
+            shard = spec.shard
+        padded = shard[1] > 1 and not spec.drop_remainder
+        if padded and not spec.has_labels:
+            raise ValueError(
+                f"Sharded over {shard[1]} hosts, every host serves as many batches of "
+                "`batch_size` rows, the last ones padded with zero-weight rows; weights need "
+                "labels, and this dataset has none. Pass `drop_remainder=True` (the same rows "
+                "left out on every host), or predict on one host."
+            )
+        stream = Stream(
+            self.num_samples,
+            spec.batch_size,
+            self.seed,
+            spec.shuffle,
+            spec.drop_remainder,
+            fingerprint=self._fingerprint,
+            class_of=self._read.targets.indices if spec.sampling == "balanced" else None,
+            shard=shard,
+        )
+        if stream.num_batches == 0:
+            hosts = f" on each of {shard[1]} hosts" if shard[1] > 1 else ""
+            raise ValueError(
+                f"`drop_remainder=True` with {self.num_samples} samples and "
+                f"batch_size={spec.batch_size}{hosts} leaves no batch: lower `batch_size`."
+            )
+        self.shard = shard
+        self._keras_shard = keras_shard
+        self._stream = stream
+        self._pad_to = spec.batch_size if spec.pad_remainder or padded else None
+
+    def _follow_keras_shard(self):
+        """Takes Keras's shard if the distribution changed since the dataset was built.
+
+        Called when Keras asks for the number of batches, before it reads any
+        batch of an epoch. Between epochs the dataset follows the change; in
+        the middle of one it cannot without serving rows twice, and says so.
+        """
+        keras_shard = keras_data_shard()
+        if keras_shard == self._keras_shard:
+            return
+        old = self._stream
+        if self._epoch_start is not None or old.position or old.epoch_offset(old.epoch):
+            raise ValueError(
+                "Keras's distribution changed in the middle of an epoch of this dataset "
+                f"(Keras's data shard: {self._keras_shard} when the epoch began, "
+                f"{keras_shard} now). Set the distribution before building the dataset."
+            )
+        self._plan_shards(keras_shard)
+        self._stream.seek(old.epoch)
+        self._source.pad_to = self._pad_to
+        self._prefetcher.reset()
+
+    def _host_index(self, index):
+        """This process's batch of `ds[index]` outside an epoch.
+
+        Under Keras's sharding `len(ds)` counts the batches of all processes,
+        and Keras asks this one for `index = step * count + data_shard_id`:
+        batch `index // count` of its own.
+        """
+        count = 1 if self._keras_shard is None else self._keras_shard[1]
+        if count == 1:
+            return self._stream.check_index(index)
+        try:
+            index = operator.index(index)
+        except TypeError:
+            raise TypeError(
+                f"Batch indices are integers. Received: {index!r} of type {type(index).__name__}"
+            ) from None
+        if not 0 <= index < len(self):
+            raise IndexError(
+                f"Batch index out of range: expected 0 <= index < {len(self)}. "
+                f"Received: index={index}"
+            )
+        return index // count
+
     def _x_shape(self, sample_shape):
         """The shape each sample is given in a batch; `None` keeps the loaded shape."""
         return None
@@ -337,10 +430,15 @@ class ManifestDataset(keras.utils.PyDataset):
     # -- the PyDataset protocol ---------------------------------------------
 
     def __len__(self):
-        return self._stream.num_batches
+        if self._keras_shard is None:
+            return self._stream.num_batches
+        # Keras shards the dataset: it asks for every `count`-th of all processes' batches.
+        return self._stream.num_batches * self._keras_shard[1]
 
     @property
     def num_batches(self):
+        """`len(ds)`; Keras reads it before each epoch, when the dataset follows Keras's shard."""
+        self._follow_keras_shard()
         return len(self)
 
     def __getitem__(self, index):
@@ -351,7 +449,7 @@ class ManifestDataset(keras.utils.PyDataset):
         dataset's own order, whatever `index` Keras asks for: every batch once
         per epoch, in an order that depends only on `seed`.
         """
-        index = self._stream.check_index(index)
+        index = self._host_index(index)
         if self._epoch_start is not None:
             return self._serve(self._stream.next(), ahead=True)
         self._indexed = True
@@ -415,17 +513,22 @@ class ManifestDataset(keras.utils.PyDataset):
         )
 
     def __iter__(self):
-        """Yields the batches of one epoch, in the dataset's order, then moves on to the next."""
-        return _one_epoch(self)
+        """Yields the rest of the current epoch, in the dataset's order, then moves on.
+
+        The rest is the whole epoch, but after `set_state` (or a loop left
+        with `break`): then the batches of the epoch not yet served, and the
+        next `for` serves a whole epoch. A row is never served twice.
+        """
+        return _one_epoch(self, self._stream.batches_in(self.epoch) - self.position)
 
     def on_epoch_begin(self):
         self._epoch_start = (self._stream.epoch, self._stream.position)
 
     def on_epoch_end(self):
-        self._end_epoch(_keras_callers(self))
+        self._end_epoch(epoch_end_kind(self))
 
-    def _end_epoch(self, callers):
-        """Ends an epoch; `callers` are the Keras functions that ended it (none: your code).
+    def _end_epoch(self, kind):
+        """Ends an epoch; `kind` says who ended it (`kdataset.driving.epoch_end_kind`).
 
         - An epoch begun with `on_epoch_begin` has moved the stream by the
           batches it served. Keras abandons one in `EpochIterator.reset` after
@@ -437,9 +540,9 @@ class ManifestDataset(keras.utils.PyDataset):
         """
         start, self._epoch_start = self._epoch_start, None
         if start is not None:
-            if "reset" in callers:
+            if kind == "abandon":
                 self._stream.seek(*start)
-        elif self._indexed and not callers:
+        elif self._indexed and kind == "user":
             self._stream.seek(self._stream.epoch + 1)
             self._prefetcher.reset()
         self._indexed = False
@@ -609,35 +712,21 @@ class SkippedSamplesWarning(UserWarning):
     """Samples were skipped with `on_error='skip'`; `ds.skipped` lists them."""
 
 
-def _keras_callers(dataset):
-    """The names of the Keras functions that called `dataset.on_epoch_end`, innermost first.
+def _one_epoch(dataset, count, _finalizing=sys.is_finalizing):
+    """`count` batches of `dataset`, between its `on_epoch_begin` and `on_epoch_end`.
 
-    Empty when your code called it. A subclass's `on_epoch_end` calling
-    `super()` is looked through. Keras ends an epoch from
-    `PyDatasetAdapter.on_epoch_end`, itself called by `EpochIterator` (`reset`
-    before the first epoch, after reading a batch to build the model, or at the
-    end of an epoch); tests check that Keras still does.
+    Inside the epoch the dataset serves its own next batch whatever the index.
+    An iteration left unfinished (a `break`) ends the epoch where it stands;
+    one still open when the interpreter exits is left alone (its modules are
+    being torn down; nothing is left to end).
     """
-    frame = sys._getframe(2)
-    while frame is not None and frame.f_locals.get("self") is dataset:
-        frame = frame.f_back
-    names = []
-    while frame is not None and len(names) < 3:
-        if not frame.f_globals.get("__name__", "").startswith("keras."):
-            break
-        names.append(frame.f_code.co_name)
-        frame = frame.f_back
-    return names
-
-
-def _one_epoch(dataset):
-    """The batches of one epoch of `dataset`, between its `on_epoch_begin` and `on_epoch_end`."""
     dataset.on_epoch_begin()
     try:
-        for index in range(len(dataset)):
+        for index in range(count):
             yield dataset[index]
     finally:
-        dataset.on_epoch_end()
+        if not _finalizing():
+            dataset.on_epoch_end()
 
 
 def _fingerprint(ids, read, spec):
@@ -662,9 +751,16 @@ class _RestOfEpoch(keras.utils.PyDataset):
         self.dataset = dataset
         self._start = (dataset.epoch, dataset.position)
 
-    def __len__(self):
+    def _host_batches(self):
         epoch, position = self._start
         return self.dataset._stream.batches_in(epoch) - position
+
+    def _keras_count(self):
+        keras_shard = self.dataset._keras_shard
+        return 1 if keras_shard is None else keras_shard[1]
+
+    def __len__(self):
+        return self._host_batches() * self._keras_count()
 
     def __getitem__(self, index):
         dataset = self.dataset
@@ -677,16 +773,16 @@ class _RestOfEpoch(keras.utils.PyDataset):
         if dataset._epoch_start is not None:
             return dataset._serve(dataset._stream.next(), ahead=True)
         epoch, start = self._start
-        return dataset._serve((epoch, start + index))
+        return dataset._serve((epoch, start + index // self._keras_count()))
 
     def __iter__(self):
-        return _one_epoch(self)
+        return _one_epoch(self, self._host_batches())
 
     def on_epoch_begin(self):
         self.dataset.on_epoch_begin()
 
     def on_epoch_end(self):
-        self.dataset._end_epoch(_keras_callers(self))
+        self.dataset._end_epoch(epoch_end_kind(self))
 
 
 __all__ = ["ManifestDataset", "SkippedSamplesWarning"]

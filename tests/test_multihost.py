@@ -16,15 +16,30 @@ EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples", "
 BACKEND = os.environ.get("KERAS_BACKEND")
 
 
+def _keras_316():
+    import keras
+
+    major, minor = keras.version().split(".")[:2]
+    return (int(major), int(minor)) >= (3, 16)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(BACKEND != "jax", reason="multi-process training runs on JAX")
-def test_two_processes_end_with_identical_weights_and_serve_every_row_once(tmp_path):
-    # 101 rows, 8 per process: 7 global steps of 16, the last one padded on both hosts.
+@pytest.mark.parametrize("processes", [2, 3])
+def test_every_keras_sharding_setting_trains_every_row_once_or_is_refused_up_front(
+    tmp_path, processes
+):
+    # Every combination of DataParallel's auto_shard_dataset and kdataset's shard, on the
+    # installed Keras (3.15 in the jax env, 3.16 in keras-nightly): each either trains with
+    # the same steps on every process, every row once per epoch and identical weights, or
+    # is refused before the first step, saying what to pass. Never a hang (the launcher's
+    # timeout), never a row twice. 203 rows, 8 per process: the last global step padded.
     result = subprocess.run(
         [
             sys.executable, EXAMPLE,
-            "--processes", "2", "--epochs", "2", "--rows", "101",
+            "--processes", str(processes), "--epochs", "2", "--rows", "203",
             "--batch-size", "8", "--out", str(tmp_path), "--timeout", "240",
+            "--auto-shard-dataset", "true", "false", "--shard", "auto", "none",
         ],
         capture_output=True,
         text=True,
@@ -33,15 +48,30 @@ def test_two_processes_end_with_identical_weights_and_serve_every_row_once(tmp_p
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["ok"], summary
-    assert summary["process_indices"] == [0, 1]
-    assert summary["batches_per_epoch"] == [7, 7]
-    assert summary["global_batch_size"] == 16
-    assert summary["identical_weights"]
-    assert len(set(summary["weights_sha256"])) == 1
-    assert summary["exactly_once_per_epoch"] == [True, True]
-    # Padding rows have zero weight: the weighted accuracy counts the 101 rows only.
-    for accuracy in summary["history"]["accuracy"]:
-        assert abs(accuracy * 101 - round(accuracy * 101)) < 1e-3
+    assert summary["process_indices"] == list(range(processes))
+    keras_316 = _keras_316()
+    # Keras 3.16 shards a PyDataset itself, and kdataset takes Keras's shard; 3.15 refuses.
+    expected = {
+        (True, "auto"): "trained" if keras_316 else "refused",
+        (True, "none"): "trained" if keras_316 else "refused",
+        (False, "auto"): "trained",
+        (False, "none"): "refused",  # every process would train on every row
+    }
+    cases = {(c["auto_shard_dataset"], c["shard"]): c for c in summary["cases"]}
+    assert {k: c["status"] for k, c in cases.items()} == expected
+    steps = -(-203 // (8 * processes))
+    for (auto_shard, _), case in cases.items():
+        if case["status"] == "refused":
+            fix = "auto_shard_dataset = False" if auto_shard and not keras_316 else "shard='auto'"
+            assert fix in case["error"], case["error"]
+            continue
+        assert case["problems"] == []
+        assert case["steps_per_epoch"] == [steps] * processes
+        assert case["shards"] == [[i, processes] for i in range(processes)]
+        assert len(set(case["weights_sha256"])) == 1
+        # Padding rows have zero weight: the weighted accuracy counts the 203 rows only.
+        for accuracy in case["history"]["accuracy"]:
+            assert abs(accuracy * 203 - round(accuracy * 203)) < 1e-3
 
 
 TORCH_WORKER = """

@@ -102,3 +102,59 @@ def test_stream_walks_epochs_and_resumes():
         Stream(7, batch_size=2, seed=4).set_state(state)
     with pytest.raises(IndexError, match=r"expected 0 <= index < 3\. Received: index=3"):
         stream.check_index(3)
+
+
+def _rows_of_loop(ds, batches=None):
+    rows = []
+    for count, (x, _) in enumerate(ds, 1):
+        rows += row_of(x)
+        if count == batches:
+            break
+    return rows
+
+
+def test_for_after_set_state_serves_the_rest_of_the_epoch_then_whole_epochs(samples):
+    # 50 rows, 8 a batch: three batches of a `for`, then the state; a fresh dataset
+    # resumed from it serves the 26 rows left of epoch 0, each once, then whole epochs.
+    manifest = samples(50)
+    ds = kd.ManifestDataset(manifest, batch_size=8, seed=3)
+    seen = _rows_of_loop(ds, batches=3)
+    state = ds.get_state()
+    resumed = kd.ManifestDataset(manifest, batch_size=8, seed=3)
+    resumed.set_state(state)
+    rest = _rows_of_loop(resumed)
+    order = kd.epoch_order(50, 3, 0).tolist()
+    assert seen == order[:24] and rest == order[24:]
+    assert (resumed.epoch, resumed.position) == (1, 0)
+    assert _rows_of_loop(resumed) == kd.epoch_order(50, 3, 1).tolist()
+
+
+def test_a_loop_left_with_break_goes_on_where_it_stopped(samples):
+    ds = kd.ManifestDataset(samples(20), batch_size=6, seed=1)
+    first = _rows_of_loop(ds, batches=1)
+    assert first + _rows_of_loop(ds) == kd.epoch_order(20, 1, 0).tolist()
+    assert _rows_of_loop(ds) == kd.epoch_order(20, 1, 1).tolist()
+
+
+def test_an_iteration_left_unfinished_at_exit_ends_quietly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import write_samples
+
+    manifest = write_samples(tmp_path, 12)
+    script = (
+        "import kdataset as kd\n"
+        f"ds = kd.ManifestDataset({manifest!r}, batch_size=4)\n"
+        "it = iter(ds)\n"
+        "next(it)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Exception ignored" not in result.stderr and "Error" not in result.stderr, result.stderr[
+        -2000:
+    ]
