@@ -127,7 +127,8 @@ def epoch_end_kind(dataset: object, depth: int = 2) -> EpochEnd:
 
     Returns:
         `"user"` when code outside Keras called it (a custom loop),
-        `"end"` when Keras ended an epoch it consumed, `"abandon"` when
+        `"end"` when Keras ended an epoch it consumed (or your code ended
+        one through Keras's `PyDatasetAdapter`), `"abandon"` when
         Keras's `EpochIterator.reset` dropped the batches read since the
         epoch began. A Keras caller not in `KNOWN_EPOCH_ENDS` warns with
         `KerasDrivingWarning` and counts as `"end"`.
@@ -138,7 +139,9 @@ def epoch_end_kind(dataset: object, depth: int = 2) -> EpochEnd:
     if frame is None or not _is_keras(frame):
         return "user"
     caller = frame.f_back if frame.f_code.co_name == "on_epoch_end" else None
-    name = caller.f_code.co_name if caller is not None and _is_keras(caller) else None
+    if caller is not None and not _is_keras(caller):
+        return "end"  # your code ended the epoch through Keras's adapter, as a loop of yours
+    name = caller.f_code.co_name if caller is not None else None
     kind = KNOWN_EPOCH_ENDS.get(name) if name is not None else None
     if kind is None:
         where = f"{frame.f_globals.get('__name__')}.{frame.f_code.co_name}"

@@ -95,6 +95,20 @@ def new_epoch_driver(adapter):
 """
 
 
+def test_your_loop_may_end_epochs_through_keras_s_adapter(samples, monkeypatch):
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    kinds = _recording(monkeypatch)
+    ds = kd.ManifestDataset(samples(10), batch_size=5, seed=2)
+    adapter = PyDatasetAdapter(ds)
+    for _ in range(2):
+        adapter.on_epoch_begin()
+        rows = [r for batch in adapter.get_numpy_iterator() for r in row_of(batch[0])]
+        adapter.on_epoch_end()
+        assert sorted(rows) == list(range(10))
+    assert kinds == ["end", "end"] and ds.epoch == 2
+
+
 def test_an_epoch_ended_by_an_unknown_keras_function_warns_loudly(samples):
     namespace = {"__name__": "keras.src.trainers.future"}
     exec(compile(_FUTURE_KERAS, "future.py", "exec"), namespace)
