@@ -1,9 +1,9 @@
 """Builds kdataset's optional C extensions; everything else is in pyproject.toml.
 
-`kdataset._fastread` reads a batch of `.npy` files with the GIL released, so
+`kdataset.loading._fastread` reads a batch of `.npy` files with the GIL released, so
 loader threads use every core. It is optional: where it cannot be compiled (no
 C compiler, no POSIX `preadv`), the install goes on and kdataset reads the
-same files in Python, slower. `kdataset._imaging` resizes decoded images into
+same files in Python, slower. `kdataset.loading._imaging` resizes decoded images into
 batches with the GIL released; without it, NumPy does the same arithmetic.
 """
 
@@ -13,9 +13,11 @@ from setuptools import Extension, setup
 
 ext_modules = [
     # Resizes decoded images into batches as tf.image.resize does, outside the GIL.
-    Extension("kdataset._imaging", ["kdataset/_imaging.c"], optional=True),
+    Extension("kdataset.loading._imaging", ["kdataset/loading/_imaging.c"], optional=True),
 ]
 if os.name == "posix":
-    ext_modules.append(Extension("kdataset._fastread", ["kdataset/_fastread.c"], optional=True))
+    ext_modules.append(
+        Extension("kdataset.loading._fastread", ["kdataset/loading/_fastread.c"], optional=True)
+    )
 
 setup(ext_modules=ext_modules)

@@ -25,8 +25,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from kdataset.audit import IdDigest, id_hashes
-from kdataset.stream import Stream
+from kdataset.core.audit import IdDigest, id_hashes
+from kdataset.core.stream import Stream
 
 MB = 2**20
 

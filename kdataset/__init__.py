@@ -17,33 +17,33 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "ManifestDataset": "kdataset.dataset",
-    "DataGenerator": "kdataset.compat",
-    "LabelEncoder": "kdataset.labels",
-    "class_weights": "kdataset.labels",
-    "sample_weights": "kdataset.labels",
-    "validate_manifest": "kdataset.validate",
-    "label_stats": "kdataset.stats",
-    "LabelStats": "kdataset.stats",
-    "split_manifest": "kdataset.split",
-    "build_manifest": "kdataset.build",
-    "ResumeCheckpoint": "kdataset.resume",
-    "fit_resumable": "kdataset.resume",
-    "SkippedSamplesWarning": "kdataset.dataset",
-    "KerasDrivingWarning": "kdataset.driving",
-    "SplitWarning": "kdataset.split",
-    "Loader": "kdataset.loaders",
-    "NpyLoader": "kdataset.loaders",
-    "ImageLoader": "kdataset.loaders",
-    "MaskLoader": "kdataset.loaders",
-    "Files": "kdataset.fields",
-    "Numbers": "kdataset.fields",
-    "Labels": "kdataset.fields",
-    "FunctionLoader": "kdataset.loaders",
-    "Manifest": "kdataset.manifest",
-    "epoch_order": "kdataset.order",
-    "IdDigest": "kdataset.audit",
-    "id_hashes": "kdataset.audit",
+    "ManifestDataset": "kdataset.training.dataset",
+    "DataGenerator": "kdataset.training.compat",
+    "LabelEncoder": "kdataset.labels.encoding",
+    "class_weights": "kdataset.labels.encoding",
+    "sample_weights": "kdataset.labels.encoding",
+    "validate_manifest": "kdataset.tools.validate",
+    "label_stats": "kdataset.tools.stats",
+    "LabelStats": "kdataset.tools.stats",
+    "split_manifest": "kdataset.tools.split",
+    "build_manifest": "kdataset.tools.build",
+    "ResumeCheckpoint": "kdataset.training.resume",
+    "fit_resumable": "kdataset.training.resume",
+    "SkippedSamplesWarning": "kdataset.training.dataset",
+    "KerasDrivingWarning": "kdataset.training.driving",
+    "SplitWarning": "kdataset.tools.split",
+    "Loader": "kdataset.loading.loaders",
+    "NpyLoader": "kdataset.loading.loaders",
+    "ImageLoader": "kdataset.loading.loaders",
+    "MaskLoader": "kdataset.loading.loaders",
+    "Files": "kdataset.labels.fields",
+    "Numbers": "kdataset.labels.fields",
+    "Labels": "kdataset.labels.fields",
+    "FunctionLoader": "kdataset.loading.loaders",
+    "Manifest": "kdataset.io.manifest",
+    "epoch_order": "kdataset.core.order",
+    "IdDigest": "kdataset.core.audit",
+    "id_hashes": "kdataset.core.audit",
     "ManifestError": "kdataset.errors",
     "SampleError": "kdataset.errors",
     "Problem": "kdataset.errors",
@@ -52,18 +52,18 @@ _EXPORTS = {
 # Modules that import neither Keras nor a backend when imported.
 _KERAS_FREE = frozenset(
     {
-        "kdataset.audit",
-        "kdataset.build",
-        "kdataset.driving",
+        "kdataset.core.audit",
+        "kdataset.tools.build",
+        "kdataset.training.driving",
         "kdataset.errors",
-        "kdataset.fields",
-        "kdataset.labels",
-        "kdataset.loaders",
-        "kdataset.manifest",
-        "kdataset.order",
-        "kdataset.split",
-        "kdataset.stats",
-        "kdataset.validate",
+        "kdataset.labels.fields",
+        "kdataset.labels.encoding",
+        "kdataset.loading.loaders",
+        "kdataset.io.manifest",
+        "kdataset.core.order",
+        "kdataset.tools.split",
+        "kdataset.tools.stats",
+        "kdataset.tools.validate",
     }
 )
 # The backends kdataset has an extra for: `pip install "kdataset[jax]"`.
@@ -73,21 +73,21 @@ _KERAS_BACKENDS = (*_BACKENDS, "numpy", "openvino")
 __all__ = ["BackendError", "__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from kdataset.audit import IdDigest, id_hashes
-    from kdataset.build import build_manifest
-    from kdataset.compat import DataGenerator
-    from kdataset.dataset import ManifestDataset, SkippedSamplesWarning
-    from kdataset.driving import KerasDrivingWarning
+    from kdataset.core.audit import IdDigest, id_hashes
+    from kdataset.core.order import epoch_order
     from kdataset.errors import ManifestError, Problem, SampleError
-    from kdataset.fields import Files, Labels, Numbers
-    from kdataset.labels import LabelEncoder, class_weights, sample_weights
-    from kdataset.loaders import FunctionLoader, ImageLoader, Loader, MaskLoader, NpyLoader
-    from kdataset.manifest import Manifest
-    from kdataset.order import epoch_order
-    from kdataset.resume import ResumeCheckpoint, fit_resumable
-    from kdataset.split import SplitWarning, split_manifest
-    from kdataset.stats import LabelStats, label_stats
-    from kdataset.validate import validate_manifest
+    from kdataset.io.manifest import Manifest
+    from kdataset.labels.encoding import LabelEncoder, class_weights, sample_weights
+    from kdataset.labels.fields import Files, Labels, Numbers
+    from kdataset.loading.loaders import FunctionLoader, ImageLoader, Loader, MaskLoader, NpyLoader
+    from kdataset.tools.build import build_manifest
+    from kdataset.tools.split import SplitWarning, split_manifest
+    from kdataset.tools.stats import LabelStats, label_stats
+    from kdataset.tools.validate import validate_manifest
+    from kdataset.training.compat import DataGenerator
+    from kdataset.training.dataset import ManifestDataset, SkippedSamplesWarning
+    from kdataset.training.driving import KerasDrivingWarning
+    from kdataset.training.resume import ResumeCheckpoint, fit_resumable
 
 
 class BackendError(ImportError):

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from kdataset.loaders import NpyLoader
+from kdataset.loading.loaders import NpyLoader
 
 
 class BackendSpy:

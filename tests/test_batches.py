@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kdataset.batches import _TargetWindow
-from kdataset.labels import Targets
+from kdataset.core.batches import _TargetWindow
+from kdataset.labels.encoding import Targets
 
 
 @settings(max_examples=30, deadline=None)
@@ -36,7 +36,7 @@ def test_a_window_encodes_what_each_batch_would(mode, n, batch_size, window_byte
 
 
 def test_batch_buffers_are_used_again_only_when_no_one_holds_them():
-    from kdataset._parallel import BatchBuffers
+    from kdataset.loading.parallel import BatchBuffers
 
     pool = BatchBuffers((1024, 1024), "float32", keep=4)  # 4 MB a row: above the threshold
     first = pool.get(2)

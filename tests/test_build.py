@@ -14,7 +14,7 @@ from keras.src.utils.dataset_utils import index_directory
 from keras.src.utils.image_dataset_utils import ALLOWLIST_FORMATS
 
 import kdataset as kd
-from kdataset.build import _IMAGE_FORMATS
+from kdataset.tools.build import _IMAGE_FORMATS
 from tests.test_cli import exit_code_and_backends, run
 
 _PILLOW_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP"}

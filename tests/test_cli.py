@@ -271,11 +271,11 @@ def test_commands_run_when_the_keras_backend_is_not_installed(tmp_path, args):
 
 
 def exit_code_and_backends(argv):
-    """`"<exit code> [<Keras and backend modules imported>]"` of `kdataset.cli.main(argv)`,
+    """`"<exit code> [<Keras and backend modules imported>]"` of `kdataset.tools.cli.main(argv)`,
     run in a fresh process."""
     code = (
-        "import sys, kdataset.cli\n"
-        f"code = kdataset.cli.main({argv!r})\n"
+        "import sys, kdataset.tools.cli\n"
+        f"code = kdataset.tools.cli.main({argv!r})\n"
         "print(code, sorted(m for m in ('keras', 'jax', 'tensorflow', 'torch') if m in sys.modules))"
     )
     result = subprocess.run(

@@ -174,7 +174,7 @@ def test_keras_sees_one_worker_and_the_dataset_loads_in_parallel(samples):
 
 
 def test_auto_workers_are_a_thread_per_core_for_loaders_outside_the_gil(samples, monkeypatch):
-    from kdataset import _parallel as dataset
+    from kdataset.loading import parallel as dataset
 
     monkeypatch.setattr(dataset, "usable_cores", lambda: 16)
     manifest = samples(4)

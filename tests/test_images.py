@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import kdataset as kd
-from kdataset import imaging
+from kdataset.loading import imaging
 from tests.make_image_fixtures import CONFIGS, FILES, FOLDER, references
 
 REFERENCE = dict(np.load(os.path.join(FOLDER, "idfd.npz")))
@@ -72,7 +72,7 @@ def test_the_c_resize_equals_the_numpy_one(
     height, width, channels, out_height, out_width, nearest, seed
 ):
     if imaging._resize_c is None:
-        pytest.fail("kdataset._imaging is not built: install where a C compiler is found")
+        pytest.fail("kdataset.loading._imaging is not built: install where a C compiler is found")
     rng = np.random.default_rng(seed)
     src = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
     window = (0, 0, height, width) if seed % 2 else imaging.crop_window(height, width, 7, 5)

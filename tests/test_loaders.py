@@ -131,13 +131,13 @@ def test_auto_loader_names_the_extensions_it_cannot_read(tmp_path):
 def reader(request, monkeypatch):
     """Batches read by kdataset's C reader, by its Python fallback, and where there is no
     `os.preadv` (Windows): the same results."""
-    from kdataset import loaders
+    from kdataset.loading import loaders
 
     if request.param == "c":
         if os.name != "posix":
             pytest.skip("the C reader is built on POSIX systems only")
         assert loaders._read_rows is not None, (
-            "kdataset._fastread is not built: install kdataset where a C compiler is found "
+            "kdataset.loading._fastread is not built: install kdataset where a C compiler is found "
             "(tox does), or every .npy batch is read holding the GIL"
         )
     else:

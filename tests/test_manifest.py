@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kdataset.manifest import _absolute, _missing_files
+from kdataset.io.manifest import _absolute, _missing_files
 
 ROOT = "/data/project"
 
@@ -27,7 +27,7 @@ def test_paths_resolve_as_os_path_would(segments, start):
 @pytest.fixture(params=["c", "python"])
 def checker(request, monkeypatch):
     if request.param == "python":
-        monkeypatch.setitem(sys.modules, "kdataset._fastread", None)  # import fails
+        monkeypatch.setitem(sys.modules, "kdataset.loading._fastread", None)  # import fails
     return request.param
 
 
@@ -82,7 +82,7 @@ def test_the_dataset_and_its_spec_take_the_same_arguments():
     import inspect
 
     import kdataset as kd
-    from kdataset.spec import DatasetSpec
+    from kdataset.core.spec import DatasetSpec
 
     parameters = list(inspect.signature(kd.ManifestDataset.__init__).parameters.values())[2:]
     fields = dataclasses.fields(DatasetSpec)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kdataset.order import balanced_order, epoch_order, index_dtype
+from kdataset.core.order import balanced_order, epoch_order, index_dtype
 
 # -- epoch_order -----------------------------------------------------------------
 

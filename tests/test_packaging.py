@@ -19,10 +19,14 @@ def _imported_packages():
     """`{top-level name: lazily}` of the third-party modules kdataset's own code imports:
     `lazily` when every import of it is inside a function (not when the module loads)."""
     names = {}
-    folder = os.path.join(ROOT, "kdataset")
-    for file in os.listdir(folder):
-        if file.endswith(".py"):
-            with open(os.path.join(folder, file)) as f:
+    files = [
+        os.path.join(folder, file)
+        for folder, _, entries in os.walk(os.path.join(ROOT, "kdataset"))
+        for file in entries
+    ]
+    for path in files:
+        if path.endswith(".py"):
+            with open(path) as f:
                 tree = ast.parse(f.read())
             at_load = {id(node) for node in tree.body}
             at_load |= {

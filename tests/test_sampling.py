@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kdataset as kd
-from kdataset.order import balanced_order
+from kdataset.core.order import balanced_order
 from tests.conftest import row_of, write_samples
 
 

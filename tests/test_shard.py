@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kdataset.audit import IdDigest, id_hashes
-from kdataset.order import balanced_order, epoch_order
-from kdataset.stream import Stream
+from kdataset.core.audit import IdDigest, id_hashes
+from kdataset.core.order import balanced_order, epoch_order
+from kdataset.core.stream import Stream
 
 
 def _class_of(n, classes, seed):

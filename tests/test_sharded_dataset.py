@@ -108,7 +108,7 @@ def test_auto_reads_tf_config_where_tensorflow_runs(monkeypatch):
     import json
     import sys
 
-    from kdataset._platform import engine_shard
+    from kdataset.training.sharding import engine_shard
 
     monkeypatch.setitem(sys.modules, "tensorflow", sys.modules.get("tensorflow", object()))
     config = {"cluster": {"worker": ["a:1", "b:2", "c:3"]}, "task": {"type": "worker", "index": 2}}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import kdataset as kd
-from kdataset.spec import DatasetSpec
+from kdataset.core.spec import DatasetSpec
 
 
 def _keep(sample, rng):

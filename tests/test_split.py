@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from sklearn.model_selection import train_test_split
 
 from kdataset.errors import ManifestError, Problem
-from kdataset.split import SplitWarning, split_manifest
+from kdataset.tools.split import SplitWarning, split_manifest
 
 SPLITS = ("train", "val", "test")
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-quiet = pytest.mark.filterwarnings("ignore::kdataset.split.SplitWarning")
+quiet = pytest.mark.filterwarnings("ignore::kdataset.tools.split.SplitWarning")
 
 
 def _write_csv(folder, frame, name="train.csv"):
@@ -158,7 +158,7 @@ def test_csv_and_dataframe_give_the_same_split(tmp_path):
 
 _SCRIPT = """
 import json, sys, warnings
-import kdataset.split as s
+import kdataset.tools.split as s
 warnings.simplefilter("ignore")
 path = sys.argv[1]
 out = {}

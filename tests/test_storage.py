@@ -18,10 +18,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from kdataset import storage
 from kdataset.errors import ManifestError, SampleError
-from kdataset.loaders import FunctionLoader, ImageLoader, NpyLoader
-from kdataset.manifest import _read_frame
+from kdataset.io import storage
+from kdataset.io.manifest import _read_frame
+from kdataset.loading.loaders import FunctionLoader, ImageLoader, NpyLoader
 
 KEY = "AKIAKDATASETFAKEKEY1"
 SECRET = "kdatasetFakeSecret/0123456789abcdefXYZ"

@@ -6,7 +6,7 @@ import pytest
 from keras.src.trainers.epoch_iterator import EpochIterator
 
 import kdataset as kd
-from kdataset.stream import Stream
+from kdataset.core.stream import Stream
 from tests.conftest import row_of
 
 

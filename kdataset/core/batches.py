@@ -15,11 +15,11 @@ import threading
 
 import numpy as np
 
-from kdataset._parallel import ParallelLoader, WorkerDied
-from kdataset.cache import PackedCache, source_fingerprint
+from kdataset.core.spec import FilePart, LabelPart, NumberPart
 from kdataset.errors import SampleError, listing
-from kdataset.manifest import is_url
-from kdataset.spec import FilePart, LabelPart, NumberPart
+from kdataset.io.cache import PackedCache, source_fingerprint
+from kdataset.io.manifest import is_url
+from kdataset.loading.parallel import ParallelLoader, WorkerDied
 
 
 class BatchSource:
@@ -35,7 +35,7 @@ class BatchSource:
     files (loaded, through the cache), numbers and class labels.
 
     Args:
-        read: The `kdataset.spec.ReadManifest`, clean and probed.
+        read: The `kdataset.core.spec.ReadManifest`, clean and probed.
         on_error: `"raise"` or `"skip"` a sample that fails to load.
         pad_to: Pad every batch to this many rows with zero-weight zeros, or `None`.
         x_shape: The shape each sample of the one input is given in the batch
@@ -251,7 +251,7 @@ class BatchSource:
         if path is None and self._files:  # the transform failed: name the sample's first file
             path = next(iter(self._files.values())).paths[row]
             if is_url(path):  # an object's URL, maybe signed: never shown whole
-                from kdataset.storage import redact
+                from kdataset.io.storage import redact
 
                 path = redact(path, self.manifest.storage_options)
         return SampleError(

@@ -15,10 +15,10 @@ import os
 import numpy as np
 
 from kdataset.errors import Problem, SampleError, check_int, listing, one_of
-from kdataset.fields import LABEL_MODES, Files, Labels, Numbers, named
-from kdataset.labels import LabelEncoder, Targets, _is_missing, _native
-from kdataset.loaders import get_loader
-from kdataset.manifest import Manifest, has_urls
+from kdataset.io.manifest import Manifest, has_urls
+from kdataset.labels.encoding import LabelEncoder, Targets, _is_missing, _native
+from kdataset.labels.fields import LABEL_MODES, Files, Labels, Numbers, named
+from kdataset.loading.loaders import get_loader
 
 ON_ERROR = ("raise", "skip")
 SAMPLING = (None, "balanced")
@@ -93,7 +93,7 @@ class DatasetSpec:
                 f"Received: storage_options of type {type(self.storage_options).__name__}"
             )
         if self.shard not in (None, "auto"):
-            from kdataset.stream import _check_shard
+            from kdataset.core.stream import _check_shard
 
             fix(self, "shard", _check_shard(self.shard))
         if self.on_error not in ON_ERROR:
@@ -322,7 +322,7 @@ class DatasetSpec:
         for part in read.file_parts:
             part.loader = get_loader(part.loader, part.paths)
             if has_urls(part.paths):  # objects read through fsspec
-                from kdataset.storage import RemoteLoader
+                from kdataset.io.storage import RemoteLoader
 
                 part.loader = RemoteLoader(part.loader, self.storage_options)
         read.probe(0)

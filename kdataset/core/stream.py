@@ -25,8 +25,8 @@ import threading
 
 import numpy as np
 
+from kdataset.core.order import balanced_order, epoch_order
 from kdataset.errors import check_int
-from kdataset.order import balanced_order, epoch_order
 
 STATE_VERSION = 2
 _STATE_VERSIONS = (1, 2)

@@ -12,9 +12,9 @@ import string
 import numpy as np
 import pandas as pd
 
-from kdataset._platform import usable_cores
 from kdataset.errors import ManifestError, Problem, listing, plural
-from kdataset.labels import _is_missing, _native
+from kdataset.labels.encoding import _is_missing, _native
+from kdataset.loading.parallel import usable_cores
 
 _DEFAULT_PATH_COLUMN = "path"
 
@@ -47,7 +47,7 @@ _LOCAL_PROTOCOLS = {"file", "local"}
 
 def is_url(path):
     """Whether `path` is a URL of a filesystem other than the local one, read through
-    fsspec (`kdataset.storage`).
+    fsspec (`kdataset.io.storage`).
 
     Args:
         path: A path or URL (`str` or `os.PathLike`).
@@ -86,7 +86,7 @@ def _read_frame(source, storage_options=None):
     if isinstance(source, pd.DataFrame):
         return source, None
     if is_url(source):
-        from kdataset import storage
+        from kdataset.io import storage
 
         return storage.read_frame(source, storage_options), source
     if not isinstance(source, str | os.PathLike):
@@ -193,7 +193,7 @@ def _missing_files(paths, chunk=50_000):
     `os.path.exists` takes one by one.
     """
     try:
-        from kdataset._fastread import missing
+        from kdataset.loading._fastread import missing
     except ImportError:
         missing = None
     if missing is not None:
@@ -335,7 +335,7 @@ class Manifest:
             root = os.fspath(root_dir)
             self.root = root.rstrip("/") if is_url(root) else os.path.abspath(root)
         elif is_url(csv_path):
-            from kdataset import storage
+            from kdataset.io import storage
 
             self.root = storage.folder(csv_path)
         elif csv_path is not None:
@@ -399,7 +399,7 @@ class Manifest:
         """The CSV file or URL (without credentials), or `None` for a DataFrame."""
         if not is_url(self._csv):
             return self._csv
-        from kdataset import storage
+        from kdataset.io import storage
 
         return storage.redact(self._csv, self.storage_options)
 
@@ -577,7 +577,7 @@ class Manifest:
                 self._problem("empty path", row=i, column=path_column)
         remote = is_url(self.root) or has_urls(raw)
         if remote:
-            from kdataset import storage
+            from kdataset.io import storage
 
             paths = storage.resolve_all(self.root, raw)
         else:
@@ -588,7 +588,7 @@ class Manifest:
 
     def _check_files(self, path_column, paths, raw, remote=False):
         if remote:  # one listing per folder, not a request per object
-            from kdataset import storage
+            from kdataset.io import storage
 
             missing = storage.missing_objects(paths, self.storage_options)
             for i in missing:

@@ -24,10 +24,17 @@ import threading
 
 import numpy as np
 
-from kdataset import loaders as _loaders
 from kdataset.errors import ManifestError, SampleError
-from kdataset.loaders import FunctionLoader, ImageLoader, Loader, NpyLoader, _Spec, check_sample
-from kdataset.manifest import _OTHER_DELIMITERS, _URL, is_url, read_csv
+from kdataset.io.manifest import _OTHER_DELIMITERS, _URL, is_url, read_csv
+from kdataset.loading import loaders as _loaders
+from kdataset.loading.loaders import (
+    FunctionLoader,
+    ImageLoader,
+    Loader,
+    NpyLoader,
+    _Spec,
+    check_sample,
+)
 
 _INSTALL = "pip install 'kdataset[cloud]'"
 
@@ -264,7 +271,7 @@ def safe_repr_options(storage_options):
 
 
 def _delimiter(header):
-    """`kdataset.manifest.delimiter`'s rule, on the header line's text."""
+    """`kdataset.io.manifest.delimiter`'s rule, on the header line's text."""
     if "," in header:
         return ","
     counts = {d: header.count(d) for d in _OTHER_DELIMITERS}
@@ -529,7 +536,7 @@ class RemoteLoader(Loader):
 
     Args:
         loader: The loader to decode with: a `NpyLoader`, an `ImageLoader`,
-            another `kdataset.loaders.Loader`, or a function `fn(path) -> array`
+            another `kdataset.loading.loaders.Loader`, or a function `fn(path) -> array`
             (it is given a local temporary file).
         storage_options: Options for the filesystem (for s3fs: `key`,
             `secret`, `token`, `client_kwargs={"endpoint_url": ...}`).

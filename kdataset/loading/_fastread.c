@@ -15,7 +15,7 @@
  * `read_rows` decides nothing about errors. It returns `[(position, errno)]` for the
  * files it could not read as expected: `errno` is the error of `open` or
  * `preadv`, or 0 when the file was read but its prefix differs from `header`
- * or it is shorter than a row. The caller (kdataset.loaders.NpyLoader) reads
+ * or it is shorter than a row. The caller (kdataset.loading.loaders.NpyLoader) reads
  * those again its own way, and says what is wrong with them.
  */
 #define PY_SSIZE_T_CLEAN
@@ -358,7 +358,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "kdataset._fastread",
+    .m_name = "kdataset.loading._fastread",
     .m_doc = "Reading many small files into the rows of one buffer, with the GIL released.",
     .m_size = -1,
     .m_methods = methods,

@@ -10,7 +10,7 @@
  * so the pixels equal those of `keras.utils.image_dataset_from_directory`.
  * A window of the region's own size is a plain copy.
  *
- * kdataset.imaging has the same function in NumPy, used where this module was
+ * kdataset.loading.imaging has the same function in NumPy, used where this module was
  * not built, and the tests hold the two equal.
  */
 #define PY_SSIZE_T_CLEAN
@@ -242,7 +242,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "kdataset._imaging",
+    PyModuleDef_HEAD_INIT, "kdataset.loading._imaging",
     "Resizing decoded images into float32 batches, as tf.image.resize does.", -1, methods,
 };
 

@@ -4,7 +4,7 @@ JPEGs are decoded by libjpeg-turbo through `simplejpeg` (its fast integer DCT
 and fancy upsampling, the pixels of TensorFlow's `decode_jpeg`), with the GIL
 released; other formats (PNG, BMP, GIF's first frame, WebP, TIFF) by Pillow.
 Resizing is `tf.image.resize` (bilinear or nearest, half-pixel centres, no
-antialiasing), done in C by `kdataset._imaging` with the GIL released where it
+antialiasing), done in C by `kdataset.loading._imaging` with the GIL released where it
 was built, and in NumPy here otherwise; the crop of `crop_to_aspect_ratio` is
 Keras's `smart_resize` and the padding of `pad_to_aspect_ratio` is
 `tf.image.resize_with_pad`.
@@ -25,7 +25,7 @@ except ImportError:  # a platform without its wheels: Pillow decodes JPEGs too
     simplejpeg = None
 
 try:
-    from kdataset._imaging import resize as _resize_c
+    from kdataset.loading._imaging import resize as _resize_c
 except ImportError:  # built without a C compiler
     _resize_c = None
 

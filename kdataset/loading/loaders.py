@@ -14,9 +14,9 @@ import threading
 
 import numpy as np
 
-from kdataset import imaging
 from kdataset.errors import SampleError, one_of
-from kdataset.imaging import COLOR_MODES
+from kdataset.loading import imaging
+from kdataset.loading.imaging import COLOR_MODES
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -329,7 +329,7 @@ _HAVE_PREADV = hasattr(os, "preadv")
 
 
 def _read_rows_in_python(paths, header, rows):
-    """`kdataset._fastread.read_rows` in Python: the same system calls, holding the GIL.
+    """`kdataset.loading._fastread.read_rows` in Python: the same system calls, holding the GIL.
 
     Reads file `paths[j]` into `rows[j]` (bytes) after a prefix that must equal
     `header`; returns `[(position, errno)]` for the files not read as expected
@@ -355,8 +355,8 @@ def _read_rows_in_python(paths, header, rows):
 
 
 try:
-    from kdataset._fastread import read_files as _read_files
-    from kdataset._fastread import read_rows as _read_rows
+    from kdataset.loading._fastread import read_files as _read_files
+    from kdataset.loading._fastread import read_rows as _read_rows
 except ImportError:  # built without a C compiler, or not on POSIX
     _read_rows = _read_files = None
 

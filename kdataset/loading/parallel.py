@@ -1,7 +1,7 @@
 """Loading one batch with several threads or processes.
 
 Kept free of Keras and of any backend: worker processes import this module (and
-`kdataset.loaders`), never the backend, so they are safe beside JAX.
+`kdataset.loading.loaders`), never the backend, so they are safe beside JAX.
 
 Threads write straight into the batch. Processes write into a batch buffer
 shared with the parent (a memory-mapped file in `/dev/shm` where there is one),
@@ -21,11 +21,18 @@ import weakref
 
 import numpy as np
 
-from kdataset._platform import usable_cores
 from kdataset.errors import SampleError
-from kdataset.loaders import load_each
+from kdataset.loading.loaders import load_each
 
 MAX_AUTO_WORKERS = 8
+
+
+def usable_cores():
+    """How many cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def plan_workers(loaders, workers, use_multiprocessing):
@@ -207,7 +214,7 @@ class ParallelLoader:
     """Loads the samples of a batch into one buffer, split across workers.
 
     Args:
-        loader: A `kdataset.loaders.Loader`.
+        loader: A `kdataset.loading.loaders.Loader`.
         shape: The shape of one sample.
         dtype: Its dtype.
         workers: How many threads or processes share a batch.

@@ -11,8 +11,14 @@ import numpy as np
 import pandas as pd
 
 from kdataset.errors import ManifestError, Problem, listing, plural
-from kdataset.labels import LabelEncoder, _is_missing, _native, continuous_values, sort_classes
-from kdataset.manifest import Manifest, _binary
+from kdataset.io.manifest import Manifest, _binary
+from kdataset.labels.encoding import (
+    LabelEncoder,
+    _is_missing,
+    _native,
+    continuous_values,
+    sort_classes,
+)
 
 _SPLITS = ("train", "val", "test")
 _TRAIN = 0

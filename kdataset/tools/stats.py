@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from kdataset.errors import ManifestError
-from kdataset.labels import LabelEncoder
-from kdataset.split import _Rows
+from kdataset.labels.encoding import LabelEncoder
+from kdataset.tools.split import _Rows
 
 
 @dataclasses.dataclass

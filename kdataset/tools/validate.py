@@ -9,10 +9,9 @@ import threading
 
 import numpy as np
 
-from kdataset._parallel import load_rows
-from kdataset._platform import usable_cores
+from kdataset.core.spec import DatasetSpec, probe
 from kdataset.errors import Problem
-from kdataset.spec import DatasetSpec, probe
+from kdataset.loading.parallel import load_rows, usable_cores
 
 
 def validate_manifest(manifest, *, deep=False, progress=False, **dataset_kwargs):

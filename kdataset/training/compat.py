@@ -6,8 +6,8 @@ import math
 
 import pandas as pd
 
-from kdataset.dataset import ManifestDataset
 from kdataset.errors import ManifestError, Problem
+from kdataset.training.dataset import ManifestDataset
 
 
 class DataGenerator(ManifestDataset):

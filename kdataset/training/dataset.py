@@ -16,15 +16,15 @@ import warnings
 import keras
 import numpy as np
 
-from kdataset._parallel import Prefetcher, plan_workers
-from kdataset._platform import engine_shard
-from kdataset.audit import IdDigest, id_hashes
-from kdataset.batches import BatchSource
-from kdataset.driving import epoch_end_kind, keras_data_shard, warn_if_untested
+from kdataset.core.audit import IdDigest, id_hashes
+from kdataset.core.batches import BatchSource
+from kdataset.core.spec import DatasetSpec, LabelPart, NumberPart
+from kdataset.core.stream import Stream
 from kdataset.errors import ManifestError, SampleError, check_int
-from kdataset.labels import balanced_class_weights
-from kdataset.spec import DatasetSpec, LabelPart, NumberPart
-from kdataset.stream import Stream
+from kdataset.labels.encoding import balanced_class_weights
+from kdataset.loading.parallel import Prefetcher, plan_workers
+from kdataset.training.driving import epoch_end_kind, keras_data_shard, warn_if_untested
+from kdataset.training.sharding import engine_shard
 
 
 class ManifestDataset(keras.utils.PyDataset):
@@ -528,7 +528,7 @@ class ManifestDataset(keras.utils.PyDataset):
         self._end_epoch(epoch_end_kind(self))
 
     def _end_epoch(self, kind):
-        """Ends an epoch; `kind` says who ended it (`kdataset.driving.epoch_end_kind`).
+        """Ends an epoch; `kind` says who ended it (`kdataset.training.driving.epoch_end_kind`).
 
         - An epoch begun with `on_epoch_begin` has moved the stream by the
           batches it served. Keras abandons one in `EpochIterator.reset` after

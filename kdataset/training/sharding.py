@@ -1,16 +1,8 @@
-"""Facts about the machine that several modules need, with no loading machinery."""
+"""Which part of every epoch this process serves: its shard among the engine's processes."""
 
 from __future__ import annotations
 
 import os
-
-
-def usable_cores():
-    """How many cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def engine_shard():

@@ -1,0 +1,1 @@
+"""The core: arguments, order, the stream of batches, batch assembly, digests (no Keras)."""

@@ -1,0 +1,1 @@
+"""Reading manifests and storage, and the packed cache (no Keras)."""

@@ -1,0 +1,1 @@
+"""Labels: encoders, targets held as class indices, fields of a batch, class weights."""

@@ -1,0 +1,1 @@
+"""The tools: validate, split, stats, build, and the `kdataset` command (no backend)."""

@@ -1,0 +1,1 @@
+"""The Keras face: `ManifestDataset`, `DataGenerator`, resuming, how Keras drives a dataset."""
