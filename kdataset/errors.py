@@ -6,6 +6,8 @@ import dataclasses
 
 import numpy as np
 
+from kdataset.cells import native
+
 _MAX_LISTED = 10
 
 
@@ -98,14 +100,65 @@ class SampleError(ValueError):
         return (type(self), (self.reason, self.path, self.line, self.id, self.batch))
 
 
-def check_int(name, value, minimum, allow_none=False, expected=None):
-    """`value` as an int, or a `ValueError` naming the argument `name`."""
+def check_int(name, value, minimum=None, allow_none=False, expected=None):
+    """`value` as an int (at least `minimum`, if given), or a `ValueError` naming `name`.
+
+    The one integer check: `bool` and floats are refused, NumPy integers taken.
+
+    Example:
+
+    >>> check_int("batch_size", np.int64(32), 1)
+    32
+    """
     if allow_none and value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        expected = expected or f"an integer >= {minimum}" + (" or None" if allow_none else "")
-        raise ValueError(f"Invalid `{name}`: expected {expected}. Received: {name}={value!r}")
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, int | np.integer)
+        or (minimum is not None and value < minimum)
+    ):
+        if expected is None:
+            expected = "an integer" if minimum is None else f"an integer >= {minimum}"
+            expected += " or None" if allow_none else ""
+        raise ValueError(
+            f"Invalid `{name}`: expected {expected}. Received: {name}={native(value)!r}"
+        )
     return int(value)
+
+
+def check_shard(shard):
+    """`shard` as `(index, count)` ints, or a `ValueError` naming `shard`.
+
+    Example:
+
+    >>> check_shard((1, 4))
+    (1, 4)
+    """
+    expected = "a pair `(index, count)` of integers with 0 <= index < count"
+    try:
+        index, count = shard
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Invalid `shard`: expected {expected}. Received: shard={shard!r}"
+        ) from None
+    for value in (index, count):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ValueError(f"Invalid `shard`: expected {expected}. Received: shard={shard!r}")
+    if not 0 <= index < count:
+        raise ValueError(f"Invalid `shard`: expected {expected}. Received: shard={shard!r}")
+    return int(index), int(count)
+
+
+def check_options(storage_options):
+    """`storage_options` as a new dict (`{}` for `None`), or a `ValueError` naming it."""
+    if storage_options is None:
+        return {}
+    if not isinstance(storage_options, dict):
+        raise ValueError(
+            "Invalid `storage_options`: expected a dict of fsspec options or None. "
+            f"Received: storage_options of type {type(storage_options).__name__}"
+        )
+    return dict(storage_options)
 
 
 def plural(count, word):

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kdataset.io.manifest import _absolute, _missing_files
+from kdataset.io.manifest import _absolute
+from kdataset.loading.parallel import missing_files
 
 ROOT = "/data/project"
 
@@ -41,13 +42,13 @@ def test_missing_files_are_found_in_every_chunk(tmp_path, checker):
     paths += ["", str(tmp_path / "sub" / "deep.npy"), str(tmp_path)]
 
     for chunk in (3, 100):  # several threads, or one call
-        assert _missing_files(paths, chunk=chunk) == [0, 3, 6, 9, 11]
+        assert missing_files(paths, chunk=chunk) == [0, 3, 6, 9, 11]
 
 
 def test_a_path_with_a_nul_character_is_missing(tmp_path, checker):
     (tmp_path / "a.npy").write_bytes(b"x")
     paths = [str(tmp_path / "a.npy"), str(tmp_path / "b\0.npy")]
-    assert _missing_files(paths) == [1]
+    assert missing_files(paths) == [1]
 
 
 @pytest.mark.parametrize("separator", [";", "\t", "|"])

@@ -485,7 +485,7 @@ def test_arguments_are_checked_up_front():
         storage.RemoteLoader(NpyLoader(), timeout=-1)
     with pytest.raises(TypeError, match="`loader`"):
         storage.RemoteLoader("npy")
-    with pytest.raises(TypeError, match="`storage_options`"):
+    with pytest.raises(ValueError, match="`storage_options`"):
         storage.RemoteLoader(NpyLoader(), storage_options="key=1")
 
 

@@ -26,6 +26,8 @@ import hashlib
 
 import numpy as np
 
+from kdataset.errors import check_int
+
 _MASK = 2**64 - 1
 _HEX = "0123456789abcdefABCDEF"
 
@@ -82,14 +84,8 @@ class IdDigest:
     __slots__ = ("count", "total")
 
     def __init__(self, count=0, total=0):
-        if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 0:
-            raise ValueError(
-                f"Invalid `count`: expected an integer >= 0. Received: count={count!r}"
-            )
-        if isinstance(total, bool) or not isinstance(total, int | np.integer):
-            raise ValueError(f"Invalid `total`: expected an integer. Received: total={total!r}")
-        self.count = int(count)
-        self.total = int(total) & _MASK
+        self.count = check_int("count", count, 0)
+        self.total = check_int("total", total) & _MASK
 
     @classmethod
     def of(cls, ids):

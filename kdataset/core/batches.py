@@ -18,7 +18,7 @@ import numpy as np
 from kdataset.core.spec import FilePart, LabelPart, NumberPart
 from kdataset.errors import SampleError, listing
 from kdataset.io.cache import PackedCache, source_fingerprint
-from kdataset.io.manifest import is_url
+from kdataset.io.sources import is_url
 from kdataset.loading.parallel import ParallelLoader, WorkerDied
 
 

@@ -14,10 +14,27 @@ import os
 
 import numpy as np
 
-from kdataset.errors import Problem, SampleError, check_int, listing, one_of
-from kdataset.io.manifest import Manifest, has_urls
-from kdataset.labels.encoding import LabelEncoder, Targets, _is_missing, _native
-from kdataset.labels.fields import LABEL_MODES, Files, Labels, Numbers, named
+from kdataset.cells import is_missing, native
+from kdataset.errors import (
+    Problem,
+    SampleError,
+    check_int,
+    check_options,
+    check_shard,
+    listing,
+    one_of,
+)
+from kdataset.io.manifest import Manifest, no_column
+from kdataset.io.sources import has_urls
+from kdataset.labels.encoding import LabelEncoder, Targets
+from kdataset.labels.fields import (
+    LABEL_MODES,
+    Files,
+    Labels,
+    Numbers,
+    check_label_mode,
+    named,
+)
 from kdataset.loading.loaders import get_loader
 
 ON_ERROR = ("raise", "skip")
@@ -87,15 +104,9 @@ class DatasetSpec:
                 "`drop_remainder=True` and `pad_remainder=True` ask for opposite things: "
                 "choose one (padding keeps every sample, with zero weight on the padding)."
             )
-        if self.storage_options is not None and not isinstance(self.storage_options, dict):
-            raise ValueError(
-                "Invalid `storage_options`: expected a dict of fsspec options or None. "
-                f"Received: storage_options of type {type(self.storage_options).__name__}"
-            )
+        check_options(self.storage_options)
         if self.shard not in (None, "auto"):
-            from kdataset.core.stream import _check_shard
-
-            fix(self, "shard", _check_shard(self.shard))
+            fix(self, "shard", check_shard(self.shard))
         if self.on_error not in ON_ERROR:
             raise ValueError(
                 f"Invalid `on_error`: expected one of {one_of(ON_ERROR)}. "
@@ -238,18 +249,9 @@ class DatasetSpec:
                 f"Invalid `label_mode`: expected one of {one_of(LABEL_MODES)} or None. "
                 f"Received: label_mode={mode!r}"
             )
-        if column is None or mode is None:
-            return
-        if isinstance(column, list | tuple) and mode != "multi_hot":
-            raise ValueError(
-                "A list of `label_column`s holds 0/1 columns, one per class: use "
-                f"`label_mode='multi_hot'`. Received: label_mode={mode!r}"
-            )
-        if self.label_separator is not None and mode != "multi_hot":
-            raise ValueError(
-                "`label_separator` splits one column into several labels: use "
-                f"`label_mode='multi_hot'`. Received: label_mode={mode!r}"
-            )
+        if column is not None and mode is not None:
+            names = ("label_mode", "label_column", "label_separator")
+            check_label_mode(mode, column, self.label_separator, names)
 
     @classmethod
     def from_kwargs(cls, **kwargs):
@@ -387,7 +389,7 @@ class DatasetSpec:
         problems = _unknown_labels(manifest, encoder, labels, column)
         if problems or manifest.problems:
             return problems
-        if encoder._classes is None:
+        if not encoder.is_fitted:
             try:
                 encoder.fit(labels)
             except ValueError as e:  # no sample carries a label
@@ -424,13 +426,7 @@ class DatasetSpec:
                 read.weights = read.targets.balanced_weights()
             return []
         if column not in manifest.frame.columns:
-            return [
-                Problem(
-                    f"no column {column!r} (`sample_weight`). Columns: "
-                    f"{listing([str(c) for c in manifest.frame.columns])}",
-                    column=column,
-                )
-            ]
+            return [no_column(column, "`sample_weight`", manifest.frame.columns)]
         problems, weights = [], np.ones(len(manifest), dtype=np.float32)
         for i, value in enumerate(manifest.frame[column].tolist()):
             try:
@@ -440,7 +436,7 @@ class DatasetSpec:
             if not np.isfinite(weight) or weight < 0:
                 what = (
                     "empty weight"
-                    if _is_missing(value)
+                    if is_missing(value)
                     else f"expected a weight >= 0, got {value!r}"
                 )
                 problems.append(_row_problem(manifest, i, what, column))
@@ -456,19 +452,18 @@ def _row_problem(manifest, row, message, column=None):
 
 def _unknown_labels(manifest, encoder, labels, column):
     """Problems for labels outside the encoder's given classes, one per row."""
-    if encoder._classes is None:
+    if not encoder.is_fitted:
         return []
-    known = encoder._index
     if not encoder.multi_label:
         # Distinct labels first: a manifest may have millions of rows and ten classes.
-        unknown = {
-            v for v in dict.fromkeys(labels) if not _is_missing(v) and _native(v) not in known
-        }
-        found = [(i, [_native(label)]) for i, label in enumerate(labels) if label in unknown]
+        distinct = [v for v in dict.fromkeys(labels) if not is_missing(v)]
+        bad = set(encoder.unknown([native(v) for v in distinct]))
+        unknown = {v for v in distinct if native(v) in bad}
+        found = [(i, [native(label)]) for i, label in enumerate(labels) if label in unknown]
     else:
         found = []
         for i, label in enumerate(labels):
-            names = [n for n in encoder.split(label) if n not in known]
+            names = encoder.unknown(encoder.split(label))
             if names:
                 found.append((i, names))
     return [

@@ -26,7 +26,7 @@ import threading
 import numpy as np
 
 from kdataset.core.order import balanced_order, epoch_order
-from kdataset.errors import check_int
+from kdataset.errors import check_int, check_shard
 
 STATE_VERSION = 2
 _STATE_VERSIONS = (1, 2)
@@ -44,23 +44,6 @@ _STATE_KEYS = {
         "fingerprint",
     ),
 }
-
-
-def _check_shard(shard):
-    """`shard` as `(index, count)` ints, or a `ValueError` naming `shard`."""
-    expected = "a pair `(index, count)` of integers with 0 <= index < count"
-    try:
-        index, count = shard
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"Invalid `shard`: expected {expected}. Received: shard={shard!r}"
-        ) from None
-    for value in (index, count):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise ValueError(f"Invalid `shard`: expected {expected}. Received: shard={shard!r}")
-    if not 0 <= index < count:
-        raise ValueError(f"Invalid `shard`: expected {expected}. Received: shard={shard!r}")
-    return int(index), int(count)
 
 
 class Stream:
@@ -112,7 +95,7 @@ class Stream:
         class_of=None,
         shard=(0, 1),
     ):
-        self.shard_index, self.shard_count = _check_shard(shard)
+        self.shard_index, self.shard_count = check_shard(shard)
         self.num_samples = int(num_samples)
         self.batch_size = int(batch_size)
         self.seed = int(seed)

@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 
-from kdataset.io.manifest import is_url
+from kdataset.io.sources import is_url
 
 _VERSION = 1
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import functools
 import os
-import re
 import string
 
 import numpy as np
 import pandas as pd
 
+from kdataset.cells import as_binary, is_missing, native
 from kdataset.errors import ManifestError, Problem, listing, plural
-from kdataset.labels.encoding import _is_missing, _native
-from kdataset.loading.parallel import usable_cores
+from kdataset.io import storage
+from kdataset.io.sources import delimiter, has_urls, is_url, read_csv
+from kdataset.loading.parallel import missing_files
 
 _DEFAULT_PATH_COLUMN = "path"
 
@@ -41,53 +41,11 @@ def _template_fields(template):
     return list(dict.fromkeys(fields))
 
 
-_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*(?:::[A-Za-z][A-Za-z0-9+.\-]*)*)://")
-_LOCAL_PROTOCOLS = {"file", "local"}
-
-
-def is_url(path):
-    """Whether `path` is a URL of a filesystem other than the local one, read through
-    fsspec (`kdataset.io.storage`).
-
-    Args:
-        path: A path or URL (`str` or `os.PathLike`).
-
-    Returns:
-        `True` for `s3://...`, `gs://...`, `memory://...`, `https://...` or any
-        other protocol (also chained, as `simplecache::s3://...`); `False` for
-        local paths and `file://` URLs.
-
-    Example:
-
-    >>> is_url("s3://bucket/train.csv"), is_url("/data/train.csv"), is_url("file:///data")
-    (True, False, False)
-    """
-    if not isinstance(path, str):
-        if not isinstance(path, os.PathLike):
-            return False
-        path = os.fspath(path)
-        if not isinstance(path, str):
-            return False
-    match = _URL.match(path)
-    if match is None:
-        return False
-    protocols = match.group(1).lower().split("::")
-    return not (len(protocols) == 1 and protocols[0] in _LOCAL_PROTOCOLS)
-
-
-def has_urls(paths):
-    """Whether any of `paths` is a URL (`is_url`), with a cheap test first: millions of
-    local paths are passed over at the cost of a substring search each."""
-    return any("://" in p and is_url(p) for p in paths)
-
-
 def _read_frame(source, storage_options=None):
     """(DataFrame, csv path or URL or None). CSV cells are read as text, nothing as NaN."""
     if isinstance(source, pd.DataFrame):
         return source, None
     if is_url(source):
-        from kdataset.io import storage
-
         return storage.read_frame(source, storage_options), source
     if not isinstance(source, str | os.PathLike):
         raise TypeError(
@@ -100,45 +58,6 @@ def _read_frame(source, storage_options=None):
             f"Manifest file not found: {os.fspath(source)!r} (looked at {path!r})"
         )
     return read_csv(path, delimiter(path), path), path
-
-
-def read_csv(source, sep, shown, clean=str):
-    """A CSV as kdataset reads one: every cell as text, nothing as NaN, headers and cells
-    without the spaces around them. `shown` names it in errors, and `clean` the
-    parser's message (to redact a URL's credentials)."""
-    try:
-        frame = pd.read_csv(
-            source, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True
-        )
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise ManifestError(
-            [Problem(f"the file is not a readable CSV: {clean(e)}")], source=shown
-        ) from None
-    frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]
-    return frame
-
-
-_OTHER_DELIMITERS = (";", "\t", "|")
-
-
-def delimiter(path):
-    """The delimiter of a CSV file: `,` unless its header has none and one of `;`, tab, `|`.
-
-    Spreadsheets export `;`-separated files where the decimal mark is a comma,
-    and tab-separated files are common too; the header tells which it is.
-    """
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            header = f.readline()
-    except OSError:
-        return ","
-    if "," in header:
-        return ","
-    counts = {d: header.count(d) for d in _OTHER_DELIMITERS}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
 
 
 @functools.lru_cache(maxsize=8)
@@ -185,32 +104,6 @@ def _absolute(raw, root):
     return paths
 
 
-def _missing_files(paths, chunk=50_000):
-    """Positions of the paths that do not exist (`""` is left to the empty-path check).
-
-    With kdataset's C reader the checks run outside the GIL, a chunk of paths
-    per thread: a million files are checked in a fraction of the time
-    `os.path.exists` takes one by one.
-    """
-    try:
-        from kdataset.loading._fastread import missing
-    except ImportError:
-        missing = None
-    if missing is not None:
-        starts = range(0, len(paths), chunk)
-        threads = max(1, min(len(starts), usable_cores()))
-        try:
-            with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-                found = pool.map(
-                    lambda a: [a + i for i, _ in missing(paths[a : a + chunk])], starts
-                )
-                return [i for part in found for i in part if paths[i]]
-        except ValueError:  # a path with a NUL character: cannot exist
-            pass
-    exists = os.path.exists
-    return [i for i, p in enumerate(paths) if p and not exists(p)]
-
-
 # Past this many missing files, say what the likely cause is.
 _HINT_AFTER = 10
 
@@ -243,7 +136,7 @@ def _root_hint(manifest, missing, raw):
 def place(frame, csv_path, i):
     """Where row `i` (0-based position) is: `"line 12 of train.csv"`, or `"row 10"` of a DataFrame."""
     if csv_path is None:
-        return f"row {_native(frame.index[i])!r}"
+        return f"row {native(frame.index[i])!r}"
     if is_url(csv_path):  # its lines are not read again: the header, then a record a line
         return f"line {i + 2} of {csv_path.split('?', 1)[0].rsplit('/', 1)[-1]}"
     stat = os.stat(csv_path)
@@ -264,15 +157,18 @@ def _int_or_text(values):
     return list(values)
 
 
-def _binary(value):
-    if isinstance(value, str):
-        value = value.strip()
-        return {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "true": 1, "false": 0}.get(value.lower())
-    if isinstance(value, bool | np.bool_):
-        return int(value)
-    if isinstance(value, int | float | np.integer | np.floating) and value in (0, 1):
-        return int(value)
-    return None
+def no_column(column, role, columns):
+    """The problem of a column that is not in the manifest, listing those that are.
+
+    Example:
+
+    >>> print(no_column("label", "`label_column`", ["id", "path"]))
+    column 'label': no column 'label' (`label_column`). Columns: 'id', 'path'
+    """
+    return Problem(
+        f"no column {column!r} ({role}). Columns: {listing([str(c) for c in columns])}",
+        column=column,
+    )
 
 
 class Manifest:
@@ -335,8 +231,6 @@ class Manifest:
             root = os.fspath(root_dir)
             self.root = root.rstrip("/") if is_url(root) else os.path.abspath(root)
         elif is_url(csv_path):
-            from kdataset.io import storage
-
             self.root = storage.folder(csv_path)
         elif csv_path is not None:
             self.root = os.path.dirname(csv_path)
@@ -349,7 +243,7 @@ class Manifest:
 
         columns = [str(c) for c in frame.columns]
         if len(frame) == 0:
-            self._problem("the manifest has no rows" + ("" if columns else " and no header"))
+            self.problem("the manifest has no rows" + ("" if columns else " and no header"))
             return
         label_columns = (
             []
@@ -359,13 +253,13 @@ class Manifest:
             else [label_column]
         )
         if isinstance(label_column, list | tuple) and not label_columns:
-            self._problem("`label_column` is an empty list: name at least one 0/1 column")
+            self.problem("`label_column` is an empty list: name at least one 0/1 column")
         fields = _template_fields(path_template) if path_template is not None else []
         if path_column is None and path_template is None and require_paths:
             if _DEFAULT_PATH_COLUMN in frame.columns:
                 path_column = _DEFAULT_PATH_COLUMN
             else:
-                self._problem(
+                self.problem(
                     "no file paths: pass `path_column` or `path_template` (such as "
                     "'data/{id}.npy'), or give the manifest a 'path' column. "
                     f"Columns: {listing(columns)}"
@@ -380,9 +274,7 @@ class Manifest:
         for role, column in wanted:
             if column is not None and column not in frame.columns:
                 missing = True
-                self._problem(
-                    f"no column {column!r} ({role}). Columns: {listing(columns)}", column=column
-                )
+                self.problems.append(no_column(column, role, frame.columns))
         if missing or self.problems:
             return
 
@@ -399,8 +291,6 @@ class Manifest:
         """The CSV file or URL (without credentials), or `None` for a DataFrame."""
         if not is_url(self._csv):
             return self._csv
-        from kdataset.io import storage
-
         return storage.redact(self._csv, self.storage_options)
 
     def where(self, i):
@@ -411,7 +301,8 @@ class Manifest:
         """The sample id of row `i`, or `None` when the manifest has no id column."""
         return None if self.ids is None or self.id_column is None else self.ids[i]
 
-    def _problem(self, message, row=None, column=None, path=None):
+    def problem(self, message, row=None, column=None, path=None):
+        """Records a problem of row `row` (its line and id are added), or of the manifest."""
         self.problems.append(
             Problem(
                 message,
@@ -441,7 +332,7 @@ class Manifest:
         ids = self._text(id_column)
         self.ids = ids
         for i in [i for i, v in enumerate(ids) if not v]:
-            self._problem("empty id", row=i, column=id_column)
+            self.problem("empty id", row=i, column=id_column)
         repeated = pd.Series(ids).duplicated(keep=False).to_numpy()
         rows_of = {}
         for i in np.flatnonzero(repeated):
@@ -464,12 +355,7 @@ class Manifest:
     def _has(self, columns, role):
         """Whether every column of `columns` is in the manifest; a problem for each that is not."""
         absent = [c for c in columns if c not in self.frame.columns]
-        for column in absent:
-            self._problem(
-                f"no column {column!r} ({role}). Columns: "
-                f"{listing([str(c) for c in self.frame.columns])}",
-                column=column,
-            )
+        self.problems.extend(no_column(column, role, self.frame.columns) for column in absent)
         return not absent
 
     def files(self, column=None, template=None, role="`path_column`", check=True):
@@ -500,12 +386,33 @@ class Manifest:
                 value = cells.iloc[i]
                 what = (
                     "empty cell"
-                    if _is_missing(value) or not str(value).strip()
-                    else f"expected a number, got {_native(value)!r}"
+                    if is_missing(value) or not str(value).strip()
+                    else f"expected a number, got {native(value)!r}"
                 )
-                self._problem(f"{what} ({role})", row=i, column=column)
+                self.problem(f"{what} ({role})", row=i, column=column)
             values[:, j] = np.where(bad, 0.0, number)
         return values
+
+    def binary_columns(self, columns):
+        """The 0/1 cells of `columns` as an `int8` matrix `(rows, len(columns))`.
+
+        A cell that is neither 0 nor 1 (`"1"`, `1.0`, `true` count) is a problem
+        naming its line and column, and reads as 0.
+        """
+        matrix = np.zeros((len(self.frame), len(columns)), dtype=np.int8)
+        for j, column in enumerate(columns):
+            for i, value in enumerate(self.frame[column].tolist()):
+                bit = as_binary(value)
+                if bit is None:
+                    what = (
+                        "empty label"
+                        if is_missing(value)
+                        else f"expected 0 or 1, got {native(value)!r}"
+                    )
+                    self.problem(what, row=i, column=column)
+                else:
+                    matrix[i, j] = bit
+        return matrix
 
     def labels_of(self, column, empty_labels=False):
         """The labels of a column (or 0/1 columns), as `labels` holds them; `None` when a
@@ -517,20 +424,7 @@ class Manifest:
 
     def _read_labels(self, label_column, label_columns, empty_labels):
         if isinstance(label_column, list | tuple):
-            matrix = np.zeros((len(self.frame), len(label_columns)), dtype=np.int8)
-            for j, column in enumerate(label_columns):
-                for i, value in enumerate(self.frame[column].tolist()):
-                    bit = _binary(value)
-                    if bit is None:
-                        what = (
-                            "empty label"
-                            if _is_missing(value)
-                            else f"expected 0 or 1, got {value!r}"
-                        )
-                        self._problem(what, row=i, column=column)
-                    else:
-                        matrix[i, j] = bit
-            return matrix
+            return self.binary_columns(label_columns)
         column = self.frame[label_column]
         if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
             text = self._text(label_column)  # "" where missing or blank
@@ -541,7 +435,7 @@ class Manifest:
         if empty_labels:
             empty = []  # a sample with no label: the all-zero row
         for i in empty:
-            self._problem("empty label", row=i, column=label_column)
+            self.problem("empty label", row=i, column=label_column)
         values = column.tolist()
         if self.source is not None:
             values = text if text is not None else self._text(label_column)
@@ -566,7 +460,7 @@ class Manifest:
                 try:
                     raw.append(path_template.format(**row))
                 except (ValueError, KeyError, IndexError, AttributeError, TypeError) as e:
-                    self._problem(
+                    self.problem(
                         f"`path_template` {path_template!r} cannot be filled from this row ({e})",
                         row=i,
                     )
@@ -574,11 +468,9 @@ class Manifest:
         else:
             raw = self._text(path_column)
             for i in [i for i, v in enumerate(raw) if not v]:
-                self._problem("empty path", row=i, column=path_column)
+                self.problem("empty path", row=i, column=path_column)
         remote = is_url(self.root) or has_urls(raw)
         if remote:
-            from kdataset.io import storage
-
             paths = storage.resolve_all(self.root, raw)
         else:
             paths = _absolute(raw, self.root)
@@ -588,19 +480,67 @@ class Manifest:
 
     def _check_files(self, path_column, paths, raw, remote=False):
         if remote:  # one listing per folder, not a request per object
-            from kdataset.io import storage
-
             missing = storage.missing_objects(paths, self.storage_options)
             for i in missing:
                 shown = storage.redact(paths[i], self.storage_options)
-                self._problem("object not found", row=i, column=path_column, path=shown)
+                self.problem("object not found", row=i, column=path_column, path=shown)
             return
-        missing = _missing_files(paths)
+        missing = missing_files(paths)
         hint = _root_hint(self, missing, raw) if len(missing) >= _HINT_AFTER else None
         if hint is not None:
             self.problems.append(Problem(hint))
         for i in missing:
-            self._problem("file not found", row=i, column=path_column, path=paths[i])
+            self.problem("file not found", row=i, column=path_column, path=paths[i])
 
     def __len__(self):
         return len(self.frame)
+
+
+class Rows(Manifest):
+    """A manifest read for its rows alone, as the tools read it: no ids, labels
+    or paths are required.
+
+    Rows are named by their line (`line 3 of train.csv`, or `row 5` of a
+    DataFrame) and, when there is an `id` column, by their id; problems are
+    collected in `problems`, as `Manifest` does.
+
+    Args:
+        source: Path or URL of a CSV file, or a pandas DataFrame.
+        label_column: A column of labels to read, or `None`.
+        empty_labels: Whether an empty label is a sample with none (multi-label).
+    """
+
+    _row_ids = None
+
+    def __init__(self, source, label_column=None, empty_labels=False):
+        super().__init__(
+            source,
+            id_column=None,
+            label_column=label_column,
+            require_paths=False,
+            empty_labels=empty_labels,
+        )
+
+    def id_of(self, i):
+        """The `id` cell of row `i` (`None` without an `id` column or when it is empty)."""
+        if self._row_ids is None:
+            one = list(self.frame.columns).count("id") == 1
+            self._row_ids = self._text("id") if one else []
+        return (self._row_ids[i] or None) if self._row_ids else None
+
+    def require(self, argument, column):
+        """Notes a problem unless the manifest has exactly one column `column`."""
+        count = list(self.frame.columns).count(column)
+        if count == 0:
+            self.problems.append(no_column(column, f"`{argument}`", self.frame.columns))
+        elif count > 1:
+            self.problem(f"{count} columns named {column!r} (`{argument}`)", column=column)
+
+    def values(self, column):
+        """The cells of `column`, as Python values."""
+        return self.frame[column].tolist()
+
+    def raise_problems(self):
+        """Raises `ManifestError` listing every problem found, if there is one."""
+        if self.problems:
+            raise ManifestError(self.problems, source=self.source)

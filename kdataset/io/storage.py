@@ -24,16 +24,14 @@ import threading
 
 import numpy as np
 
-from kdataset.errors import ManifestError, SampleError
-from kdataset.io.manifest import _OTHER_DELIMITERS, _URL, is_url, read_csv
-from kdataset.loading import loaders as _loaders
+from kdataset.errors import ManifestError, SampleError, check_int, check_options
+from kdataset.io.sources import is_url, read_csv, sniff_delimiter, split_url
 from kdataset.loading.loaders import (
     FunctionLoader,
-    ImageLoader,
     Loader,
-    NpyLoader,
-    _Spec,
     check_sample,
+    load_each,
+    read_npy_header,
 )
 
 _INSTALL = "pip install 'kdataset[cloud]'"
@@ -61,8 +59,8 @@ def _import_fsspec():
 
 
 def _protocol(url):
-    match = _URL.match(url)
-    return match.group(1).lower().split("::")[-1] if match else "file"
+    parts = split_url(url)
+    return parts[0][: -len("://")].lower().split("::")[-1] if parts else "file"
 
 
 def _is_s3(url):
@@ -99,18 +97,6 @@ def with_defaults(url, storage_options=None):
             config.setdefault(name, copy.deepcopy(value))
         options["config_kwargs"] = config
     return options
-
-
-def check_options(storage_options):
-    """`storage_options` as a new dict, or `{}`; a `ValueError` unless a dict or `None`."""
-    if storage_options is None:
-        return {}
-    if not isinstance(storage_options, dict):
-        raise TypeError(
-            "Invalid `storage_options`: expected a dict of fsspec options or None. "
-            f"Received: storage_options of type {type(storage_options).__name__}"
-        )
-    return dict(storage_options)
 
 
 def filesystem(url, storage_options=None):
@@ -270,15 +256,6 @@ def safe_repr_options(storage_options):
 # -- manifests -------------------------------------------------------------
 
 
-def _delimiter(header):
-    """`kdataset.io.manifest.delimiter`'s rule, on the header line's text."""
-    if "," in header:
-        return ","
-    counts = {d: header.count(d) for d in _OTHER_DELIMITERS}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
-
-
 def read_frame(url, storage_options=None):
     """Reads a CSV manifest at `url` as kdataset reads a local one.
 
@@ -316,7 +293,7 @@ def read_frame(url, storage_options=None):
             header = f.readline().decode("utf-8", errors="replace")
             f.seek(0)
             return read_csv(
-                f, _delimiter(header), shown, clean=lambda e: redact(str(e), storage_options)
+                f, sniff_delimiter(header), shown, clean=lambda e: redact(str(e), storage_options)
             )
     except ManifestError:
         raise
@@ -366,18 +343,17 @@ def resolve(root, path):
 
 def resolve_all(root, paths):
     """`resolve(root, p)` for every path of `paths`, in one pass (a list)."""
-    match = _URL.match(root)
-    if match is None:
+    parts = split_url(root)
+    if parts is None:
         raise ValueError(
             f"Invalid `root`: expected a URL such as 's3://bucket/data'. Received: {redact(root)!r}"
         )
-    scheme = root[: match.end()]
-    base = root[match.end() :].rstrip("/")
+    scheme, base = parts[0], parts[1].rstrip("/")
     bucket, _, _ = base.partition("/")
     prefix = base + "/"
     out = []
     for p in paths:
-        if not p or p[0] in "/~" or _URL.match(p):
+        if not p or p[0] in "/~" or split_url(p):
             out.append(os.path.expanduser(p) if p[:1] == "~" else p)
             continue
         joined = prefix + p
@@ -551,6 +527,7 @@ class RemoteLoader(Loader):
     Example:
 
     >>> import fsspec, io, numpy as np
+    >>> from kdataset.loading.loaders import NpyLoader
     >>> buffer = io.BytesIO()
     >>> np.save(buffer, np.arange(3, dtype="float32"))
     >>> fsspec.filesystem("memory").pipe("/kdataset-doc/a.npy", buffer.getvalue())
@@ -570,10 +547,7 @@ class RemoteLoader(Loader):
             loader = FunctionLoader(loader)
         if isinstance(loader, RemoteLoader):
             raise TypeError("Invalid `loader`: it is already a RemoteLoader.")
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(
-                f"Invalid `threads`: expected an integer >= 1. Received: threads={threads!r}"
-            )
+        threads = check_int("threads", threads, 1)
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
         ):
@@ -643,7 +617,7 @@ class RemoteLoader(Loader):
         header = bytes(data[:offset])
         parsed = self._headers.get(header)
         if parsed is None:
-            parsed = _loaders._read_header(io.BytesIO(header), shown)
+            parsed = read_npy_header(io.BytesIO(header), shown)
             if len(self._headers) < 64:
                 self._headers[header] = parsed
         return parsed
@@ -655,7 +629,7 @@ class RemoteLoader(Loader):
         if out is None:
             out = np.empty(shape, dtype)
         else:
-            check_sample(_Spec(shape, dtype), out.shape, out.dtype, shown)
+            check_sample(shape, dtype, out.shape, out.dtype, shown)
         if len(data) - offset < out.nbytes:
             raise SampleError(
                 f"the object is truncated: {len(data) - offset} of its {out.nbytes} data bytes "
@@ -715,31 +689,28 @@ class RemoteLoader(Loader):
     def __call__(self, path):
         if not is_url(path):
             return self.loader(path)
-        if isinstance(self.loader, NpyLoader):
+        if self.loader.remote_reads == "npy":
             return self._npy_into(path)
-        if isinstance(self.loader, ImageLoader):
-            return self.loader._fill(redact(path, self.storage_options), self._read(path))
-        return self._through_file(path, self.loader._array)
+        if self.loader.remote_reads == "bytes":
+            return self.loader.decode_into(redact(path, self.storage_options), self._read(path))
+        return self._through_file(path, self.loader.array)
 
     def probe(self, path):
         if not is_url(path):
             return self.loader.probe(path)
-        if isinstance(self.loader, NpyLoader):
+        if self.loader.remote_reads == "npy":
             return self._npy_probe(path)
-        if isinstance(self.loader, ImageLoader):
-            shown = redact(path, self.storage_options)
-            array = self.loader._fill(shown, self._read(path))
-            self.loader._first = (shown, array.shape[:2])
-            return array.shape, array.dtype
+        if self.loader.remote_reads == "bytes":
+            return self.loader.probe_bytes(redact(path, self.storage_options), self._read(path))
         return self._through_file(path, self.loader.probe)
 
     def load_into(self, path, out):
         if not is_url(path):
             self.loader.load_into(path, out)
-        elif isinstance(self.loader, NpyLoader):
+        elif self.loader.remote_reads == "npy":
             self._npy_into(path, out)
-        elif isinstance(self.loader, ImageLoader):
-            self.loader._fill(redact(path, self.storage_options), self._read(path), out)
+        elif self.loader.remote_reads == "bytes":
+            self.loader.decode_into(redact(path, self.storage_options), self._read(path), out)
         else:
             self._through_file(path, lambda local: self.loader.load_into(local, out))
 
@@ -755,7 +726,7 @@ class RemoteLoader(Loader):
             many = getattr(self.loader, "load_many_into", None)
             if many is not None:
                 return many(paths, out, skip)
-            return _loaders.load_each(self.loader, paths, out, skip)
+            return load_each(self.loader, paths, out, skip)
 
         failures = []
         stop = threading.Event()

@@ -9,35 +9,11 @@ import os
 
 import numpy as np
 
+from kdataset.cells import is_missing, native
 from kdataset.errors import listing, plural
 
 _FORMAT = "kdataset.LabelEncoder"
 _FORMAT_VERSION = 1
-
-
-def _is_missing(value):
-    if value is None:
-        return True
-    kind = type(value)
-    if kind is str:
-        return not value.strip()
-    if kind is int:
-        return False
-    if kind is float:
-        return math.isnan(value)
-    if isinstance(value, str) and not value.strip():
-        return True
-    try:
-        return bool(value is np.nan or (np.ndim(value) == 0 and np.isnan(value)))
-    except TypeError:
-        return False
-
-
-def _native(value):
-    """A numpy scalar as the Python value it stands for, so classes survive JSON."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _as_number(value):
@@ -66,7 +42,7 @@ def sort_classes(values):
     Returns:
         A list of distinct class names, in index order.
     """
-    distinct = list(dict.fromkeys(_native(v) for v in values))
+    distinct = list(dict.fromkeys(native(v) for v in values))
     numbers_ = [_as_number(v) for v in distinct]
     if distinct and all(n is not None for n in numbers_):
         return [v for _, _, v in sorted(zip(numbers_, map(str, distinct), distinct))]
@@ -115,10 +91,10 @@ class LabelEncoder:
     # -- fitting ---------------------------------------------------------
 
     def _set_classes(self, classes, source):
-        classes = [_native(c) for c in classes]
+        classes = [native(c) for c in classes]
         if not classes:
             raise ValueError(f"Invalid {source}: expected at least one class. Received: []")
-        missing = [c for c in classes if _is_missing(c)]
+        missing = [c for c in classes if is_missing(c)]
         if missing:
             raise ValueError(
                 f"Invalid {source}: class names cannot be empty. Received: {classes!r}"
@@ -142,15 +118,15 @@ class LabelEncoder:
                 return [label.strip()] if label.strip() else []
             return [part.strip() for part in label.split(self.separator) if part.strip()]
         if isinstance(label, list | tuple | set | frozenset | np.ndarray):
-            return [_native(v) for v in label]
-        if _is_missing(label):
+            return [native(v) for v in label]
+        if is_missing(label):
             return []
-        return [_native(label)]
+        return [native(label)]
 
     def _flat(self, labels):
         if self.multi_label:
             return [name for label in labels for name in self.split(label)]
-        return [_native(label) for label in labels]
+        return [native(label) for label in labels]
 
     def fit(self, labels):
         """Learns the classes from labels, or checks them against given classes.
@@ -173,9 +149,9 @@ class LabelEncoder:
             flat = self._flat(labels)  # a sample with no label is the all-zero row
         else:
             # Distinct labels first: there may be millions of rows and a few classes.
-            flat = [_native(v) for v in dict.fromkeys(labels)]
-            if any(_is_missing(v) for v in flat):
-                empty = [i for i, label in enumerate(labels) if _is_missing(label)]
+            flat = [native(v) for v in dict.fromkeys(labels)]
+            if any(is_missing(v) for v in flat):
+                empty = [i for i, label in enumerate(labels) if is_missing(label)]
                 raise ValueError(
                     f"Empty labels at {plural(len(empty), 'position')} {listing(empty)}: "
                     "every sample needs a label."
@@ -189,7 +165,7 @@ class LabelEncoder:
         return self
 
     def _check_known(self, names):
-        unknown = [n for n in dict.fromkeys(names) if n not in self._index]
+        unknown = self.unknown(names)
         if unknown:
             raise ValueError(
                 f"Unknown {plural(len(unknown), 'label')}: {listing(unknown)}. "
@@ -205,6 +181,16 @@ class LabelEncoder:
             )
 
     @property
+    def is_fitted(self):
+        """Whether the encoder has classes (given, learnt with `fit`, or loaded)."""
+        return self._classes is not None
+
+    def unknown(self, names):
+        """The names among `names` that are not classes, each once, in order."""
+        self._require_fitted()
+        return [n for n in dict.fromkeys(names) if n not in self._index]
+
+    @property
     def classes(self):
         """Class names in index order."""
         self._require_fitted()
@@ -218,8 +204,8 @@ class LabelEncoder:
     def index(self, name):
         """The index of one class name."""
         self._require_fitted()
-        self._check_known([_native(name)])
-        return self._index[_native(name)]
+        self._check_known([native(name)])
+        return self._index[native(name)]
 
     def encode(self, labels):
         """Class indices for single-label data, multi-hot rows for multi-label data.
@@ -245,7 +231,7 @@ class LabelEncoder:
             for i, row in enumerate(rows):
                 hot[i, [self._index[n] for n in row]] = 1.0
             return hot
-        lookup = {label: _native(label) for label in dict.fromkeys(labels)}
+        lookup = {label: native(label) for label in dict.fromkeys(labels)}
         self._check_known(list(lookup.values()))
         index = {label: self._index[name] for label, name in lookup.items()}
         return np.fromiter((index[label] for label in labels), dtype=np.int32, count=len(labels))
@@ -538,7 +524,7 @@ def continuous_values(values):
         return ""
     fractions = numbers != np.round(numbers)
     if fractions.any():
-        return f"numbers with fractions (such as {_native(values[int(np.argmax(fractions))])!r})"
+        return f"numbers with fractions (such as {native(values[int(np.argmax(fractions))])!r})"
     return ""
 
 
@@ -571,14 +557,14 @@ def class_weights(labels, classes=None):
             "multi-hot targets, so every row would get its first class's weight."
         )
     labels = list(labels)
-    continuous = continuous_values(labels) if encoder._classes is None else ""
+    continuous = continuous_values(labels) if not encoder.is_fitted else ""
     if continuous:
         raise ValueError(
             f"`class_weights` weighs classes, but these labels are {continuous}: a "
             "regression target has no classes to weigh. Bin it into classes first "
             "(pandas.qcut), or weigh samples with a column of your own."
         )
-    encoder = encoder.fit(labels) if encoder._classes is None else encoder
+    encoder = encoder.fit(labels) if not encoder.is_fitted else encoder
     return balanced_class_weights(encoder.encode(labels), encoder)
 
 
@@ -632,7 +618,7 @@ def sample_weights(labels, classes=None):
         if encoder is None:
             multi = any(isinstance(v, list | tuple | set) for v in labels)
             encoder = LabelEncoder(classes=classes, multi_label=multi)
-        if encoder._classes is None:
+        if not encoder.is_fitted:
             encoder = encoder.fit(labels)
         targets = Targets.from_labels(
             encoder, labels, "multi_hot" if encoder.multi_label else "int"

@@ -15,6 +15,36 @@ from kdataset.errors import one_of
 LABEL_MODES = ("int", "categorical", "binary", "multi_hot")
 
 
+def check_label_mode(mode, column, separator, names=("mode", "column", "separator")):
+    """The label-mode rules, in one place, for `kd.Labels` and `ManifestDataset`.
+
+    Args:
+        mode: One of `LABEL_MODES`.
+        column: The label column, or a list of 0/1 columns (`"multi_hot"` only).
+        separator: The string between labels in one cell (`"multi_hot"` only).
+        names: The names of the three arguments, as the caller's user typed them.
+
+    Raises:
+        ValueError: naming the argument and what it expects.
+    """
+    mode_name, column_name, separator_name = names
+    if mode not in LABEL_MODES:
+        raise ValueError(
+            f"Invalid `{mode_name}`: expected one of {one_of(LABEL_MODES)}. "
+            f"Received: {mode_name}={mode!r}"
+        )
+    if isinstance(column, list | tuple) and mode != "multi_hot":
+        raise ValueError(
+            f"A list of `{column_name}`s holds 0/1 columns, one per class: use "
+            f"`{mode_name}='multi_hot'`. Received: {mode_name}={mode!r}"
+        )
+    if separator is not None and mode != "multi_hot":
+        raise ValueError(
+            f"`{separator_name}` splits one column into several labels: use "
+            f"`{mode_name}='multi_hot'`. Received: {mode_name}={mode!r}"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class Files:
     """Samples read from files: an image, an array, a mask.
@@ -112,21 +142,7 @@ class Labels:
     classes: object = None
 
     def __post_init__(self):
-        if self.mode not in LABEL_MODES:
-            raise ValueError(
-                f"Invalid `mode`: expected one of {one_of(LABEL_MODES)}. "
-                f"Received: mode={self.mode!r}"
-            )
-        if isinstance(self.column, list | tuple) and self.mode != "multi_hot":
-            raise ValueError(
-                "A list of label columns holds 0/1 columns, one per class: use "
-                f"`mode='multi_hot'`. Received: mode={self.mode!r}"
-            )
-        if self.separator is not None and self.mode != "multi_hot":
-            raise ValueError(
-                "`separator` splits one column into several labels: use "
-                f"`mode='multi_hot'`. Received: mode={self.mode!r}"
-            )
+        check_label_mode(self.mode, self.column, self.separator)
 
     @property
     def columns(self):

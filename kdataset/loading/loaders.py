@@ -25,15 +25,16 @@ def _describe(shape, dtype):
     return f"shape {tuple(shape)} and dtype {np.dtype(dtype).name}"
 
 
-def check_sample(array, shape, dtype, path):
-    """Raises `SampleError` unless `array` has the expected shape and dtype."""
-    if array.dtype.hasobject:
+def check_sample(got_shape, got_dtype, shape, dtype, path):
+    """Raises `SampleError` unless a sample of `got_shape` and `got_dtype` has the
+    expected `shape` and `dtype` (those of the first sample)."""
+    if np.dtype(got_dtype).hasobject:
         raise SampleError(
             "the loader returned an array of Python objects; return a numeric array", path=path
         )
-    if array.shape != tuple(shape) or array.dtype != dtype:
+    if tuple(got_shape) != tuple(shape) or got_dtype != dtype:
         raise SampleError(
-            f"{_describe(array.shape, array.dtype)} differ from the first sample's "
+            f"{_describe(got_shape, got_dtype)} differ from the first sample's "
             f"{_describe(shape, dtype)}; every sample must have the same shape and dtype",
             path=path,
         )
@@ -54,15 +55,22 @@ class Loader:
         storage_dtype: The smallest dtype that holds every sample exactly
             (`uint8` for pixels that were not interpolated), which the packed
             cache stores them in; `None` for the samples' own dtype.
+        remote_reads: How a sample is read from object storage
+            (`kdataset.io.storage.RemoteLoader`): `"file"` (the default) writes
+            the object to a temporary file for the loader; `"bytes"` hands the
+            loader the object's bytes (`decode_into`); `"npy"` reads a `.npy`
+            object's header and data with ranged requests.
     """
 
     releases_gil = False
     storage_dtype = None
+    remote_reads = "file"
 
     def __call__(self, path):
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(path)")
 
-    def _array(self, path):
+    def array(self, path):
+        """`self(path)` as a NumPy array; any failure a `SampleError` naming `path`."""
         try:
             value = self(path)
         except SampleError:
@@ -79,7 +87,7 @@ class Loader:
 
     def probe(self, path):
         """Loads one sample and returns its `(shape, dtype)`."""
-        array = self._array(path)
+        array = self.array(path)
         if array.dtype.hasobject:
             raise SampleError(
                 "the loader returned an array of Python objects; return a numeric array",
@@ -89,8 +97,8 @@ class Loader:
 
     def load_into(self, path, out):
         """Loads one sample into `out`, an array of the expected shape and dtype."""
-        array = self._array(path)
-        check_sample(array, out.shape, out.dtype, path)
+        array = self.array(path)
+        check_sample(array.shape, array.dtype, out.shape, out.dtype, path)
         out[...] = array
 
 
@@ -165,8 +173,9 @@ class FunctionLoader(Loader):
 _HEADER_LOCK = threading.Lock()
 
 
-def _read_header(f, path):
-    """(shape, fortran_order, dtype, header_length) of an open `.npy` file."""
+def read_npy_header(f, path):
+    """`(shape, fortran_order, dtype, header_length)` of an open `.npy` file, or a
+    `SampleError` naming `path`. Never unpickles: object arrays are refused."""
     with _HEADER_LOCK:
         return _read_header_unlocked(f, path)
 
@@ -215,6 +224,8 @@ class NpyLoader(Loader):
     array([0., 1., 2.], dtype=float32)
     """
 
+    remote_reads = "npy"  # the header, then the data, with ranged requests
+
     def __init__(self):
         self._headers = {}
 
@@ -225,14 +236,14 @@ class NpyLoader(Loader):
 
     def __call__(self, path):
         with _open(path) as f:
-            shape, _, dtype, _ = _read_header(f, path)
+            shape, _, dtype, _ = read_npy_header(f, path)
         out = np.empty(shape, dtype)
         self._load_parsed(path, out)
         return out
 
     def probe(self, path):
         with _open(path) as f:
-            shape, fortran, dtype, offset = _read_header(f, path)
+            shape, fortran, dtype, offset = read_npy_header(f, path)
             size = os.fstat(f.fileno()).st_size
             expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
             if size < offset + expected:
@@ -283,8 +294,8 @@ class NpyLoader(Loader):
 
     def _load_parsed(self, path, out):
         with _open(path) as f:
-            shape, fortran, dtype, offset = _read_header(f, path)
-            check_sample(_Spec(shape, dtype), out.shape, out.dtype, path)
+            shape, fortran, dtype, offset = read_npy_header(f, path)
+            check_sample(shape, dtype, out.shape, out.dtype, path)
             count = out.size
             if fortran:
                 data = np.fromfile(f, dtype=dtype, count=count)
@@ -309,14 +320,6 @@ class NpyLoader(Loader):
 
     def __repr__(self):
         return "NpyLoader()"
-
-
-class _Spec:
-    """Shape and dtype, quacking like an array for `check_sample`."""
-
-    def __init__(self, shape, dtype):
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
 
 
 def _truncated(path, got, expected):
@@ -401,6 +404,7 @@ class ImageLoader(Loader):
     """
 
     releases_gil = True  # libjpeg-turbo, Pillow and the resize work outside the GIL
+    remote_reads = "bytes"  # decoded from the object's bytes, never a temporary file
 
     def __init__(
         self,
@@ -468,6 +472,13 @@ class ImageLoader(Loader):
         self._first = (path, array.shape[:2])
         return array.shape, array.dtype
 
+    def probe_bytes(self, path, data):
+        """`probe` of an image from its bytes: its shape and dtype once loaded; it is
+        the first image, named when another one has a different size."""
+        array = self.decode_into(path, data)
+        self._first = (path, array.shape[:2])
+        return array.shape, array.dtype
+
     def load_into(self, path, out):
         self._load(path, out)
 
@@ -486,7 +497,7 @@ class ImageLoader(Loader):
             if isinstance(files[j], int):
                 reason = os.strerror(files[j])
                 raise SampleError(f"cannot read the file ({reason})", path=paths[j])
-            self._fill(paths[j], files[j], out[j])
+            self.decode_into(paths[j], files[j], out[j])
 
         return fill_each(paths, fill, skip)
 
@@ -496,10 +507,11 @@ class ImageLoader(Loader):
                 data = f.read()
         except OSError as e:
             raise SampleError(f"cannot read the file ({e.strerror or e})", path=path) from None
-        return self._fill(path, data, out)
+        return self.decode_into(path, data, out)
 
-    def _fill(self, path, data, out=None):
-        """Decodes and resizes image file bytes into `out` (a new array if `None`)."""
+    def decode_into(self, path, data, out=None):
+        """Decodes and resizes the bytes `data` of image file `path` into `out` (a new
+        array if `None`), and returns it; a `SampleError` naming `path` if unreadable."""
         min_size = None
         if self.antialias:
             min_size = (2 * self.image_size[0], 2 * self.image_size[1])

@@ -14,7 +14,13 @@ import shlex
 import sys
 import warnings
 
-import kdataset
+from kdataset import __version__
+from kdataset.errors import ManifestError
+from kdataset.labels.encoding import LabelEncoder
+from kdataset.tools.build import build_manifest
+from kdataset.tools.split import SplitWarning, split_manifest
+from kdataset.tools.stats import label_stats
+from kdataset.tools.validate import validate_manifest
 
 _EPILOG = "Run `kdataset COMMAND --help` for the options of a command."
 _MAX_ROWS = 20
@@ -86,7 +92,7 @@ def build_parser():
         "Keras training.",
         epilog=_EPILOG,
     )
-    parser.add_argument("--version", action="version", version=f"kdataset {kdataset.__version__}")
+    parser.add_argument("--version", action="version", version=f"kdataset {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     validate = commands.add_parser(
@@ -237,7 +243,7 @@ def _dataset_kwargs(args):
         mode = "multi_hot" if multi else "categorical"
     classes = None
     if args.classes:
-        classes = kdataset.LabelEncoder.load(args.classes)
+        classes = LabelEncoder.load(args.classes)
     return {
         "id_column": args.id_column,
         "label_column": label_column,
@@ -254,7 +260,7 @@ def _dataset_kwargs(args):
 def _run_validate(args):
     from rich.table import Table
 
-    problems = kdataset.validate_manifest(
+    problems = validate_manifest(
         args.manifest, deep=args.deep, progress=sys.stderr.isatty(), **_dataset_kwargs(args)
     )
     console = _console()
@@ -315,7 +321,7 @@ def _run_stats(args):
         if len(args.manifest) > 1
         else args.manifest[0]
     )
-    stats = kdataset.label_stats(
+    stats = label_stats(
         manifests, label_column=_label_column(args), label_separator=args.label_separator
     )
     console = _console()
@@ -325,7 +331,7 @@ def _run_stats(args):
 
 
 def _run_classes(args):
-    stats = kdataset.label_stats(
+    stats = label_stats(
         args.manifest, label_column=_label_column(args), label_separator=args.label_separator
     )
     encoder = stats.label_encoder
@@ -343,8 +349,8 @@ def _run_classes(args):
 def _run_split(args):
     out = args.out or os.path.dirname(os.path.abspath(args.manifest))
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", kdataset.SplitWarning)
-        splits = kdataset.split_manifest(
+        warnings.simplefilter("always", SplitWarning)
+        splits = split_manifest(
             args.manifest,
             val=args.val,
             test=args.test,
@@ -354,7 +360,7 @@ def _run_split(args):
             label_separator=args.label_separator,
         )
     for w in caught:
-        if issubclass(w.category, kdataset.SplitWarning):
+        if issubclass(w.category, SplitWarning):
             print(f"kdataset split: warning: {w.message}", file=sys.stderr)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
@@ -375,7 +381,7 @@ def _run_split(args):
     rows = ", ".join(f"{n} {len(splits[n])}" for n in names)
     console.print(f"rows: {rows} (of {sum(len(f) for f in splits.values())}), written to {out}")
     if args.stratify:
-        stats = kdataset.label_stats(
+        stats = label_stats(
             {n: splits[n] for n in names},
             label_column=args.stratify,
             label_separator=args.label_separator,
@@ -408,7 +414,7 @@ def _run_build(args):
         formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        frame = kdataset.build_manifest(
+        frame = build_manifest(
             args.directory, formats=formats, follow_links=args.follow_links, relative_to=folder
         )
     for w in caught:
@@ -421,7 +427,7 @@ def _run_build(args):
     classes = frame.attrs["classes"]
     os.makedirs(folder, exist_ok=True)
     frame.to_csv(output, index=False)
-    kdataset.LabelEncoder(classes=classes).save(classes_path)
+    LabelEncoder(classes=classes).save(classes_path)
 
     counts = frame["label"].value_counts()
     table = Table(title=f"files per class in {args.directory}")
@@ -437,7 +443,7 @@ def _run_build(args):
         f"{_count(len(frame), 'file')} in {kinds} written to {args.output} "
         "(paths relative to its folder)"
     )
-    learned = kdataset.LabelEncoder().fit(classes).classes
+    learned = LabelEncoder().fit(classes).classes
     differs = (
         f"; without it kdataset sorts these numerically ({', '.join(map(str, learned[:5]))}"
         f"{', ...' if len(learned) > 5 else ''})"
@@ -480,7 +486,7 @@ def main(argv=None):
     args.flags = _flags(parser, args.command)
     try:
         return _COMMANDS[args.command](args)
-    except kdataset.ManifestError as e:
+    except ManifestError as e:
         count = len(e.problems)
         first = e.problems[0] if e.problems else ""
         extra = f" (and {count - 1:,} more)" if count > 1 else ""

@@ -10,15 +10,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from kdataset.errors import ManifestError, Problem, listing, plural
-from kdataset.io.manifest import Manifest, _binary
-from kdataset.labels.encoding import (
-    LabelEncoder,
-    _is_missing,
-    _native,
-    continuous_values,
-    sort_classes,
-)
+from kdataset.cells import is_missing, native
+from kdataset.errors import Problem, check_int, listing, plural
+from kdataset.io.manifest import Rows
+from kdataset.labels.encoding import LabelEncoder, continuous_values, sort_classes
 
 _SPLITS = ("train", "val", "test")
 _TRAIN = 0
@@ -47,18 +42,15 @@ def _check_fraction(name, value):
         or not 0 <= value < 1
     ):
         raise ValueError(
-            f"Invalid `{name}`: expected a fraction in [0, 1). Received: {name}={_native(value)!r}"
+            f"Invalid `{name}`: expected a fraction in [0, 1). Received: {name}={native(value)!r}"
         )
     return float(value)
 
 
 def _check_seed(seed):
-    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(
-            "Invalid `seed`: expected an integer >= 0 (the same seed gives the same split). "
-            f"Received: seed={_native(seed)!r}"
-        )
-    return int(seed)
+    return check_int(
+        "seed", seed, 0, expected="an integer >= 0 (the same seed gives the same split)"
+    )
 
 
 def _check_column_name(name, value):
@@ -131,52 +123,9 @@ class _Labels(NamedTuple):
 # -- reading the columns ---------------------------------------------------------------
 
 
-class _Rows(Manifest):
-    """A manifest read as the dataset reads it, for its rows alone: no ids,
-    labels or paths are required. Rows are named by their line (`line 3 of
-    train.csv`, or `row 5` of a DataFrame) and, when there is an `id` column,
-    by their id; problems are collected in `problems`, as `Manifest` does."""
-
-    _row_ids = None
-
-    def __init__(self, source, label_column=None, empty_labels=False):
-        super().__init__(
-            source,
-            id_column=None,
-            label_column=label_column,
-            require_paths=False,
-            empty_labels=empty_labels,
-        )
-
-    def id_of(self, i):
-        """The `id` cell of row `i` (`None` without an `id` column or when it is empty)."""
-        if self._row_ids is None:
-            one = list(self.frame.columns).count("id") == 1
-            self._row_ids = self._text("id") if one else []
-        return (self._row_ids[i] or None) if self._row_ids else None
-
-    def require(self, argument, column):
-        """Notes a problem unless the manifest has exactly one column `column`."""
-        columns = [str(c) for c in self.frame.columns]
-        count = list(self.frame.columns).count(column)
-        if count == 0:
-            self._problem(
-                f"no column {column!r} (`{argument}`). Columns: {listing(columns)}", column=column
-            )
-        elif count > 1:
-            self._problem(f"{count} columns named {column!r} (`{argument}`)", column=column)
-
-    def values(self, column):
-        return self.frame[column].tolist()
-
-    def raise_problems(self):
-        if self.problems:
-            raise ManifestError(self.problems, source=self.source)
-
-
 def _key(value):
     """A label or group value as the key it is counted under."""
-    return value.strip() if isinstance(value, str) else _native(value)
+    return value.strip() if isinstance(value, str) else native(value)
 
 
 def _unhashable(rows, column, keys, what):
@@ -191,7 +140,7 @@ def _unhashable(rows, column, keys, what):
                 hash(key)
             except TypeError:
                 found = True
-                rows._problem(
+                rows.problem(
                     f"expected {what}, got a {type(key).__name__}: {key!r}", row=i, column=column
                 )
     return found
@@ -215,9 +164,9 @@ def _read_labels(rows, stratify, label_separator):
         classes = sort_classes(name for row in names for name in row)
         index = {c: j for j, c in enumerate(classes)}
         return classes, None, [[index[name] for name in row] for row in names]
-    empty = [i for i, v in enumerate(values) if _is_missing(v)]
+    empty = [i for i, v in enumerate(values) if is_missing(v)]
     for i in empty:
-        rows._problem("empty label", row=i, column=stratify)
+        rows.problem("empty label", row=i, column=stratify)
     keys = [_key(v) for v in values]
     if _unhashable(rows, stratify, keys, "a label") or empty:
         return None
@@ -238,22 +187,9 @@ def _read_labels(rows, stratify, label_separator):
 
 
 def _read_binary_columns(rows, columns):
-    matrix = np.zeros((len(rows.frame), len(columns)), dtype=bool)
-    bad = False
-    for j, column in enumerate(columns):
-        for i, value in enumerate(rows.values(column)):
-            bit = _binary(value)
-            if bit is None:
-                bad = True
-                what = (
-                    "empty label"
-                    if _is_missing(value)
-                    else f"expected 0 or 1, got {_native(value)!r}"
-                )
-                rows._problem(what, row=i, column=column)
-            else:
-                matrix[i, j] = bool(bit)
-    if bad:
+    before = len(rows.problems)
+    matrix = rows.binary_columns(list(columns))
+    if len(rows.problems) > before:
         return None
     return list(columns), None, [np.flatnonzero(row).tolist() for row in matrix]
 
@@ -263,9 +199,9 @@ def _read_groups(rows, group):
     problem was noted in `rows`. Every row needs a group, or rows of one group
     could end up in two splits."""
     values = rows.values(group)
-    empty = [i for i, v in enumerate(values) if _is_missing(v)]
+    empty = [i for i, v in enumerate(values) if is_missing(v)]
     for i in empty:
-        rows._problem("empty group value", row=i, column=group)
+        rows.problem("empty group value", row=i, column=group)
     keys = [_key(v) for v in values]
     if _unhashable(rows, group, keys, "a group value") or empty:
         return None
@@ -636,7 +572,7 @@ def split_manifest(
     {'cat': 3, 'dog': 2}
     """
     val, test, stratify, seed = _check_arguments(val, test, stratify, group, seed, label_separator)
-    rows = _Rows(manifest)
+    rows = Rows(manifest)
     rows.raise_problems()
     frame, n = rows.frame, len(rows)
     if stratify is not None:

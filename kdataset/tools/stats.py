@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from kdataset.errors import ManifestError
+from kdataset.io.manifest import Rows
 from kdataset.labels.encoding import LabelEncoder
-from kdataset.tools.split import _Rows
 
 
 @dataclasses.dataclass
@@ -98,7 +98,7 @@ def label_stats(manifests, label_column="label", label_separator=None):
     # Read as the dataset reads it (`;` and tab-separated files too), once;
     # a multi-label row with an empty cell has no label.
     manifests = {
-        name: _Rows(source, label_column=label_column, empty_labels=label_separator is not None)
+        name: Rows(source, label_column=label_column, empty_labels=label_separator is not None)
         for name, source in named.items()
     }
     any_rows = any(len(m) for m in manifests.values())

@@ -687,7 +687,8 @@ class ManifestDataset(keras.utils.PyDataset):
 
     def close(self):
         """Stops the loading threads or processes (they restart when needed)."""
-        self._prefetcher.close()
+        # Loads in processes are waited for: one left running would start a new pool.
+        self._prefetcher.close(wait=self.use_processes)
         self._source.close()
 
     def __repr__(self):

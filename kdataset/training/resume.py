@@ -7,6 +7,8 @@ import os
 
 import keras
 
+from kdataset.errors import check_int
+
 _STATE = "state.json"
 
 
@@ -38,13 +40,9 @@ class ResumeCheckpoint(keras.callbacks.Callback):
 
     def __init__(self, directory, dataset, save_every=100):
         super().__init__()
-        if isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1:
-            raise ValueError(
-                f"Invalid `save_every`: expected an integer >= 1. Received: save_every={save_every!r}"
-            )
+        self.save_every = check_int("save_every", save_every, 1)
         self.directory = os.fspath(directory)
         self.dataset = dataset
-        self.save_every = save_every
         self._epoch = 0
         self._start = (0, 0)
         self._seen = 0
