@@ -15,7 +15,7 @@ import threading
 
 import numpy as np
 
-from kdataset.core.spec import FilePart, LabelPart, NumberPart
+from kdataset.core.reading import FilePart, LabelPart, NumberPart
 from kdataset.errors import SampleError, listing
 from kdataset.io.cache import PackedCache, source_fingerprint
 from kdataset.io.sources import is_url
@@ -35,7 +35,7 @@ class BatchSource:
     files (loaded, through the cache), numbers and class labels.
 
     Args:
-        read: The `kdataset.core.spec.ReadManifest`, clean and probed.
+        read: The `kdataset.core.reading.ReadManifest`, clean and probed.
         on_error: `"raise"` or `"skip"` a sample that fails to load.
         pad_to: Pad every batch to this many rows with zero-weight zeros, or `None`.
         x_shape: The shape each sample of the one input is given in the batch

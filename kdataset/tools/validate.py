@@ -9,7 +9,8 @@ import threading
 
 import numpy as np
 
-from kdataset.core.spec import DatasetSpec, probe
+from kdataset.core.reading import probe, read_manifest
+from kdataset.core.spec import DatasetSpec
 from kdataset.errors import Problem
 from kdataset.loading.parallel import load_rows, usable_cores
 
@@ -47,7 +48,7 @@ def validate_manifest(manifest, *, deep=False, progress=False, **dataset_kwargs)
         print(problem)
     ```
     """
-    read = DatasetSpec.from_kwargs(**dataset_kwargs).read(manifest)
+    read = read_manifest(DatasetSpec.from_kwargs(**dataset_kwargs), manifest)
     problems = list(read.problems)
     if not read.file_parts or problems:
         return problems

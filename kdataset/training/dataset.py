@@ -18,7 +18,8 @@ import numpy as np
 
 from kdataset.core.audit import IdDigest, id_hashes
 from kdataset.core.batches import BatchSource
-from kdataset.core.spec import DatasetSpec, LabelPart, NumberPart
+from kdataset.core.reading import LabelPart, NumberPart, read_manifest
+from kdataset.core.spec import DatasetSpec
 from kdataset.core.stream import Stream
 from kdataset.errors import ManifestError, SampleError, check_int
 from kdataset.labels.encoding import balanced_class_weights
@@ -238,7 +239,7 @@ class ManifestDataset(keras.utils.PyDataset):
             max_queue_size=max_queue_size,
         )
         self.spec = spec
-        read = spec.read(manifest)
+        read = read_manifest(spec, manifest)
         self.manifest = read.manifest
         if read.problems:
             raise ManifestError(read.problems, source=self.manifest.source)
