@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -31,8 +33,8 @@ class Problem:
     column: str | None = None
     path: str | None = None
 
-    def __str__(self):
-        where = []
+    def __str__(self) -> str:
+        where: list[str] = []
         if self.line is not None:
             where.append(self.line)
         if self.id is not None:
@@ -55,7 +57,7 @@ class ManifestError(ValueError):
         problems: A list of `Problem`.
     """
 
-    def __init__(self, problems, source=None):
+    def __init__(self, problems: Iterable[Problem], source: str | None = None) -> None:
         self.problems = list(problems)
         self.source = source
         where = f" {source}" if source else ""
@@ -66,7 +68,7 @@ class ManifestError(ValueError):
             lines.append(f"  ... and {count - _MAX_LISTED} more.")
         super().__init__("\n".join(lines))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[ManifestError], tuple[list[Problem], str | None]]:
         return (type(self), (self.problems, self.source))
 
 
@@ -82,7 +84,14 @@ class SampleError(ValueError):
         batch: `(epoch, batch index)` of the batch it was loaded for, if any.
     """
 
-    def __init__(self, reason, path=None, line=None, id=None, batch=None):
+    def __init__(
+        self,
+        reason: str,
+        path: str | None = None,
+        line: str | None = None,
+        id: str | None = None,
+        batch: tuple[int, int] | None = None,
+    ) -> None:
         self.reason = reason
         self.path = path
         self.line = line
@@ -96,11 +105,33 @@ class SampleError(ValueError):
         prefix = f"Could not load the sample at {', '.join(where)}: " if where else ""
         super().__init__(f"{prefix}{reason}")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[SampleError], tuple[object, ...]]:
         return (type(self), (self.reason, self.path, self.line, self.id, self.batch))
 
 
-def check_int(name, value, minimum=None, allow_none=False, expected=None):
+@overload
+def check_int(
+    name: str,
+    value: object,
+    minimum: int | None = None,
+    allow_none: Literal[False] = False,
+    expected: str | None = None,
+) -> int: ...
+@overload
+def check_int(
+    name: str,
+    value: object,
+    minimum: int | None = None,
+    allow_none: bool = False,
+    expected: str | None = None,
+) -> int | None: ...
+def check_int(
+    name: str,
+    value: object,
+    minimum: int | None = None,
+    allow_none: bool = False,
+    expected: str | None = None,
+) -> int | None:
     """`value` as an int (at least `minimum`, if given), or a `ValueError` naming `name`.
 
     The one integer check: `bool` and floats are refused, NumPy integers taken.
@@ -126,7 +157,7 @@ def check_int(name, value, minimum=None, allow_none=False, expected=None):
     return int(value)
 
 
-def check_shard(shard):
+def check_shard(shard: object) -> tuple[int, int]:
     """`shard` as `(index, count)` ints, or a `ValueError` naming `shard`.
 
     Example:
@@ -135,8 +166,9 @@ def check_shard(shard):
     (1, 4)
     """
     expected = "a pair `(index, count)` of integers with 0 <= index < count"
+    pair: Any = shard  # anything a user gave: what does not unpack, or not into ints, is refused
     try:
-        index, count = shard
+        index, count = pair
     except (TypeError, ValueError):
         raise ValueError(
             f"Invalid `shard`: expected {expected}. Received: shard={shard!r}"
@@ -149,7 +181,7 @@ def check_shard(shard):
     return int(index), int(count)
 
 
-def check_options(storage_options):
+def check_options(storage_options: object) -> dict[str, Any]:
     """`storage_options` as a new dict (`{}` for `None`), or a `ValueError` naming it."""
     if storage_options is None:
         return {}
@@ -161,20 +193,20 @@ def check_options(storage_options):
     return dict(storage_options)
 
 
-def plural(count, word):
+def plural(count: int, word: str) -> str:
     """`"1 row"`, `"2 rows"`."""
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def listing(values, limit=_MAX_LISTED):
+def listing(values: Iterable[object], limit: int = _MAX_LISTED) -> str:
     """A short, quoted listing of values: `'a', 'b', ... (12 in all)`."""
-    values = list(values)
-    shown = ", ".join(repr(v) for v in values[:limit])
-    if len(values) > limit:
-        shown += f", ... ({len(values)} in all)"
+    items = list(values)
+    shown = ", ".join(repr(v) for v in items[:limit])
+    if len(items) > limit:
+        shown += f", ... ({len(items)} in all)"
     return shown
 
 
-def one_of(values):
+def one_of(values: Iterable[object]) -> str:
     """`{'a', 'b'}` in the given order, for "expected one of ..." messages."""
     return "{" + ", ".join(repr(v) for v in values) + "}"

@@ -15,6 +15,11 @@ import kdataset as kd
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _type_checking(node):
+    """Whether `node` is `if TYPE_CHECKING:`, whose imports only type checkers run."""
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
 def _imported_packages():
     """`{top-level name: lazily}` of the third-party modules kdataset's own code imports:
     `lazily` when every import of it is inside a function (not when the module loads)."""
@@ -32,7 +37,7 @@ def _imported_packages():
             at_load |= {
                 id(n)
                 for node in tree.body
-                if isinstance(node, ast.If | ast.Try)
+                if isinstance(node, ast.If | ast.Try) and not _type_checking(node)
                 for n in ast.walk(node)
             }
             for node in ast.walk(tree):

@@ -14,15 +14,30 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterable, Sequence
+from typing import TypedDict
 
 import numpy as np
+import numpy.typing as npt
 
 from kdataset.io.sources import is_url
 
 _VERSION = 1
 
 
-def source_fingerprint(paths, shape, dtype, loader):
+class _Meta(TypedDict):
+    """What a cache was built from, as its `.json` file holds it."""
+
+    version: int
+    fingerprint: str
+    count: int
+    shape: list[int]
+    dtype: str
+
+
+def source_fingerprint(
+    paths: Iterable[str], shape: Sequence[int], dtype: npt.DTypeLike, loader: object
+) -> str:
     """A digest of the files (path, size, modification time) and of how they are read.
 
     Objects in storage (URLs) count by their URL without its query (a signed
@@ -57,13 +72,21 @@ class PackedCache:
         served_as: The dtype `gather` gives them in; by default `dtype`.
     """
 
-    def __init__(self, path, fingerprint, count, shape, dtype, served_as=None):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        fingerprint: str,
+        count: int,
+        shape: Sequence[int],
+        dtype: npt.DTypeLike,
+        served_as: npt.DTypeLike | None = None,
+    ) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self.count, self.shape, self.dtype = int(count), tuple(shape), np.dtype(dtype)
         self.served_as = self.dtype if served_as is None else np.dtype(served_as)
         self.fingerprint = fingerprint
         self.rebuilt = False
-        meta = {
+        meta: _Meta = {
             "version": _VERSION,
             "fingerprint": fingerprint,
             "count": self.count,
@@ -72,18 +95,19 @@ class PackedCache:
         }
         if self._read_meta() != meta or not self._sizes_match():
             self._create(meta)
-        self._data = self._filled = None
-        self._missing = None
+        self._data: np.ndarray | None = None
+        self._filled: npt.NDArray[np.uint8] | None = None
+        self._missing = self.count  # counted when the files are mapped (`_open`)
         self._lock = threading.Lock()
 
-    def _read_meta(self):
+    def _read_meta(self) -> object:
         try:
             with open(self.path + ".json", encoding="utf-8") as f:
                 return json.load(f)
         except (OSError, ValueError):
             return None
 
-    def _sizes_match(self):
+    def _sizes_match(self) -> bool:
         nbytes = self.count * int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
         try:
             return (
@@ -93,7 +117,7 @@ class PackedCache:
         except OSError:
             return False
 
-    def _create(self, meta):
+    def _create(self, meta: _Meta) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         try:
             os.remove(self.path + ".json")  # invalid until rebuilt
@@ -109,11 +133,11 @@ class PackedCache:
         os.replace(temporary, self.path + ".json")
         self.rebuilt = True
 
-    def _open(self):
+    def _open(self) -> tuple[np.ndarray, npt.NDArray[np.uint8]]:
         data, filled = self._data, self._filled
-        if data is None:
+        if data is None or filled is None:  # both are set together: `_filled` first
             with self._lock:  # loaders in several threads may come here first at once
-                if self._data is None:
+                if self._data is None or self._filled is None:
                     # Plain arrays over the mappings: indexing a np.memmap costs more.
                     filled = np.asarray(np.memmap(self.path + ".filled", dtype=np.uint8, mode="r+"))
                     self._missing = self.count - int(np.count_nonzero(filled))
@@ -127,12 +151,14 @@ class PackedCache:
         return data, filled
 
     @property
-    def complete(self):
+    def complete(self) -> bool:
         """Whether every sample is in the cache."""
         self._open()
         return self._missing == 0
 
-    def gather(self, rows, out=None):
+    def gather(
+        self, rows: npt.NDArray[np.integer], out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, npt.NDArray[np.bool_]]:
         """`(samples, have)`: the rows of the cache (into `out`, if given), and which of
         them are filled."""
         data, filled = self._open()
@@ -143,7 +169,9 @@ class PackedCache:
         have = filled[rows].astype(bool)
         return self._served(data, rows, out), have
 
-    def _served(self, data, rows, out):
+    def _served(
+        self, data: np.ndarray, rows: npt.NDArray[np.integer], out: np.ndarray | None
+    ) -> np.ndarray:
         """Rows of the cache in the dtype samples are served in."""
         if out is None:
             out = np.empty((len(rows), *self.shape), self.served_as)
@@ -153,7 +181,7 @@ class PackedCache:
             out[...] = data[rows]
         return out
 
-    def store(self, rows, samples):
+    def store(self, rows: npt.NDArray[np.integer], samples: np.ndarray) -> None:
         """Writes samples into their rows, then marks them filled."""
         if len(rows):
             data, filled = self._open()
@@ -163,16 +191,16 @@ class PackedCache:
                 filled[rows] = 1
 
     @property
-    def filled_count(self):
+    def filled_count(self) -> int:
         """How many samples the cache holds."""
         self._open()
         return self.count - self._missing
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
         state.update(_data=None, _filled=None, _lock=None)
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()

@@ -6,8 +6,11 @@ import csv
 import functools
 import os
 import string
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from kdataset.cells import as_binary, is_missing, native
@@ -18,10 +21,13 @@ from kdataset.loading.parallel import missing_files
 
 _DEFAULT_PATH_COLUMN = "path"
 
+LabelColumn: TypeAlias = str | list[str] | tuple[str, ...]
+"""A column of labels, or a list (or tuple) of 0/1 columns (multi-hot)."""
 
-def _template_fields(template):
+
+def _template_fields(template: str) -> list[str]:
     """Column names a `str.format` template refers to (`{id}`, `{meta[0]}` -> meta)."""
-    fields = []
+    fields: list[str] = []
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as e:
@@ -41,12 +47,15 @@ def _template_fields(template):
     return list(dict.fromkeys(fields))
 
 
-def _read_frame(source, storage_options=None):
+def _read_frame(
+    source: str | os.PathLike[str] | pd.DataFrame, storage_options: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame, str | None]:
     """(DataFrame, csv path or URL or None). CSV cells are read as text, nothing as NaN."""
     if isinstance(source, pd.DataFrame):
         return source, None
     if is_url(source):
-        return storage.read_frame(source, storage_options), source
+        url = os.fspath(source)  # a path-like object may stand for a URL too
+        return storage.read_frame(url, storage_options), url
     if not isinstance(source, str | os.PathLike):
         raise TypeError(
             "Invalid `manifest`: expected a path to a CSV file or a pandas.DataFrame. "
@@ -61,14 +70,15 @@ def _read_frame(source, storage_options=None):
 
 
 @functools.lru_cache(maxsize=8)
-def _record_lines(path, stamp):
+def _record_lines(path: str, stamp: tuple[int, int]) -> list[int]:
     """The line on which each data record of a CSV file starts.
 
     pandas skips blank lines and lets a quoted cell span lines, so a row's line
     is not always its position + 2; Python's csv module, reading the same
     dialect, tells where each record starts. `stamp` keys the cache.
     """
-    lines, start, header = [], 1, True
+    lines: list[int] = []
+    start, header = 1, True
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
         reader = csv.reader(f, delimiter=delimiter(path))
         for record in reader:
@@ -81,7 +91,7 @@ def _record_lines(path, stamp):
     return lines
 
 
-def _absolute(raw, root):
+def _absolute(raw: Iterable[str], root: str) -> list[str]:
     """Paths made absolute against `root` and normalised ("" stays "").
 
     One pass of plain string operations on POSIX: per element they cost a
@@ -108,7 +118,7 @@ def _absolute(raw, root):
 _HINT_AFTER = 10
 
 
-def _root_hint(manifest, missing, raw):
+def _root_hint(manifest: Manifest, missing: Sequence[int], raw: Sequence[str]) -> str | None:
     """Why many files are missing, when the cause is likely where relative paths resolve.
 
     Returns a sentence, or `None` when the missing files do not look like paths
@@ -133,7 +143,7 @@ def _root_hint(manifest, missing, raw):
     )
 
 
-def place(frame, csv_path, i):
+def place(frame: pd.DataFrame, csv_path: str | None, i: int) -> str:
     """Where row `i` (0-based position) is: `"line 12 of train.csv"`, or `"row 10"` of a DataFrame."""
     if csv_path is None:
         return f"row {native(frame.index[i])!r}"
@@ -145,7 +155,7 @@ def place(frame, csv_path, i):
     return f"line {line} of {os.path.basename(csv_path)}"
 
 
-def _int_or_text(values):
+def _int_or_text(values: Sequence[str]) -> list[int] | list[str]:
     """CSV label text as ints when every value is an integer written plainly."""
     distinct = set(values)
     try:
@@ -157,7 +167,7 @@ def _int_or_text(values):
     return list(values)
 
 
-def no_column(column, role, columns):
+def no_column(column: str | None, role: str, columns: Iterable[Hashable]) -> Problem:
     """The problem of a column that is not in the manifest, listing those that are.
 
     Example:
@@ -208,18 +218,18 @@ class Manifest:
 
     def __init__(
         self,
-        source,
+        source: str | os.PathLike[str] | pd.DataFrame,
         *,
-        id_column="id",
-        label_column=None,
-        path_column=None,
-        path_template=None,
-        root_dir=None,
-        require_paths=True,
-        check_files=True,
-        empty_labels=False,
-        storage_options=None,
-    ):
+        id_column: str | None = "id",
+        label_column: LabelColumn | None = None,
+        path_column: str | None = None,
+        path_template: str | None = None,
+        root_dir: str | os.PathLike[str] | None = None,
+        require_paths: bool = True,
+        check_files: bool = True,
+        empty_labels: bool = False,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
         frame, csv_path = _read_frame(source, storage_options)
         self.storage_options = storage_options
         self.empty_labels = bool(empty_labels)
@@ -230,16 +240,16 @@ class Manifest:
         if root_dir is not None:
             root = os.fspath(root_dir)
             self.root = root.rstrip("/") if is_url(root) else os.path.abspath(root)
-        elif is_url(csv_path):
+        elif csv_path is not None and is_url(csv_path):
             self.root = storage.folder(csv_path)
         elif csv_path is not None:
             self.root = os.path.dirname(csv_path)
         else:
             self.root = os.getcwd()
-        self.problems = []
-        self.ids = None
-        self.paths = None
-        self.labels = None
+        self.problems: list[Problem] = []
+        self.ids: list[str] | None = None
+        self.paths: list[str] | None = None
+        self.labels: list[Any] | npt.NDArray[np.int8] | None = None
 
         columns = [str(c) for c in frame.columns]
         if len(frame) == 0:
@@ -279,7 +289,7 @@ class Manifest:
             return
 
         self._read_ids(id_column)
-        if label_columns:
+        if label_column is not None and label_columns:
             self.labels = self._read_labels(label_column, label_columns, self.empty_labels)
         if require_paths:
             self.paths = self._read_paths(path_column, path_template, fields, check_files)
@@ -287,21 +297,27 @@ class Manifest:
     # -- pieces ----------------------------------------------------------
 
     @property
-    def source(self):
+    def source(self) -> str | None:
         """The CSV file or URL (without credentials), or `None` for a DataFrame."""
         if not is_url(self._csv):
             return self._csv
         return storage.redact(self._csv, self.storage_options)
 
-    def where(self, i):
+    def where(self, i: int) -> str:
         """Where row `i` (0-based position) is: `"line 12 of train.csv"` or `"row 10"`."""
         return place(self.frame, self._csv, i)
 
-    def id_of(self, i):
+    def id_of(self, i: int) -> str | None:
         """The sample id of row `i`, or `None` when the manifest has no id column."""
         return None if self.ids is None or self.id_column is None else self.ids[i]
 
-    def problem(self, message, row=None, column=None, path=None):
+    def problem(
+        self,
+        message: str,
+        row: int | None = None,
+        column: str | None = None,
+        path: str | None = None,
+    ) -> None:
         """Records a problem of row `row` (its line and id are added), or of the manifest."""
         self.problems.append(
             Problem(
@@ -313,7 +329,7 @@ class Manifest:
             )
         )
 
-    def _text(self, column):
+    def _text(self, column: Hashable) -> list[str]:
         """A column as stripped text, `""` where it is empty.
 
         Plain `str.strip` over a list: pandas' `.str` methods cost several times
@@ -325,7 +341,7 @@ class Manifest:
             text[i] = ""
         return text
 
-    def _read_ids(self, id_column):
+    def _read_ids(self, id_column: str | None) -> None:
         if id_column is None:
             self.ids = [str(i) for i in range(len(self.frame))]
             return
@@ -334,8 +350,8 @@ class Manifest:
         for i in [i for i, v in enumerate(ids) if not v]:
             self.problem("empty id", row=i, column=id_column)
         repeated = pd.Series(ids).duplicated(keep=False).to_numpy()
-        rows_of = {}
-        for i in np.flatnonzero(repeated):
+        rows_of: dict[str, list[int]] = {}
+        for i in np.flatnonzero(repeated).tolist():
             if ids[i]:
                 rows_of.setdefault(ids[i], []).append(int(i))
         for value, rows in rows_of.items():
@@ -352,13 +368,19 @@ class Manifest:
 
     # -- more columns, for named inputs and outputs ---------------------
 
-    def _has(self, columns, role):
+    def _has(self, columns: Sequence[str | None], role: str) -> bool:
         """Whether every column of `columns` is in the manifest; a problem for each that is not."""
         absent = [c for c in columns if c not in self.frame.columns]
         self.problems.extend(no_column(column, role, self.frame.columns) for column in absent)
         return not absent
 
-    def files(self, column=None, template=None, role="`path_column`", check=True):
+    def files(
+        self,
+        column: str | None = None,
+        template: str | None = None,
+        role: str = "`path_column`",
+        check: bool = True,
+    ) -> list[str] | None:
         """The absolute file paths of a path column or a `str.format` template, one per row.
 
         Problems (a missing column, an empty path, a missing file) are added to
@@ -369,7 +391,7 @@ class Manifest:
             return None
         return self._read_paths(column, template, fields, check)
 
-    def numbers(self, columns, role):
+    def numbers(self, columns: Sequence[str], role: str) -> npt.NDArray[np.float32] | None:
         """Numeric columns as a `float32` array `(rows, len(columns))`.
 
         A cell that is not a finite number is a problem naming its line and
@@ -393,7 +415,7 @@ class Manifest:
             values[:, j] = np.where(bad, 0.0, number)
         return values
 
-    def binary_columns(self, columns):
+    def binary_columns(self, columns: Sequence[str]) -> npt.NDArray[np.int8]:
         """The 0/1 cells of `columns` as an `int8` matrix `(rows, len(columns))`.
 
         A cell that is neither 0 nor 1 (`"1"`, `1.0`, `true` count) is a problem
@@ -414,7 +436,9 @@ class Manifest:
                     matrix[i, j] = bit
         return matrix
 
-    def labels_of(self, column, empty_labels=False):
+    def labels_of(
+        self, column: LabelColumn, empty_labels: bool = False
+    ) -> list[Any] | npt.NDArray[np.int8] | None:
         """The labels of a column (or 0/1 columns), as `labels` holds them; `None` when a
         column is missing."""
         columns = list(column) if isinstance(column, list | tuple) else [column]
@@ -422,7 +446,9 @@ class Manifest:
             return None
         return self._read_labels(column, columns, empty_labels)
 
-    def _read_labels(self, label_column, label_columns, empty_labels):
+    def _read_labels(
+        self, label_column: LabelColumn, label_columns: Sequence[str], empty_labels: bool
+    ) -> list[Any] | npt.NDArray[np.int8]:
         if isinstance(label_column, list | tuple):
             return self.binary_columns(label_columns)
         column = self.frame[label_column]
@@ -443,15 +469,21 @@ class Manifest:
                 values = _int_or_text(values)
         return values
 
-    def label_text(self, column=None):
+    def label_text(self, column: str | None = None) -> list[str] | None:
         """For a CSV's single label column (by default `label_column`), the labels as
         written (text), else `None`."""
-        column = self.label_column if column is None else column
-        if self.source is None or not isinstance(column, str):
+        name = self.label_column if column is None else column
+        if self.source is None or not isinstance(name, str):
             return None
-        return self._text(column)
+        return self._text(name)
 
-    def _read_paths(self, path_column, path_template, fields, check=True):
+    def _read_paths(
+        self,
+        path_column: str | None,
+        path_template: str | None,
+        fields: Sequence[str],
+        check: bool = True,
+    ) -> list[str]:
         if path_template is not None:
             columns = {f: self._text(f) for f in fields}
             raw = []
@@ -478,7 +510,13 @@ class Manifest:
             self._check_files(path_column, paths, raw, remote)
         return paths
 
-    def _check_files(self, path_column, paths, raw, remote=False):
+    def _check_files(
+        self,
+        path_column: str | None,
+        paths: Sequence[str],
+        raw: Sequence[str],
+        remote: bool = False,
+    ) -> None:
         if remote:  # one listing per folder, not a request per object
             missing = storage.missing_objects(paths, self.storage_options)
             for i in missing:
@@ -492,7 +530,7 @@ class Manifest:
         for i in missing:
             self.problem("file not found", row=i, column=path_column, path=paths[i])
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.frame)
 
 
@@ -510,9 +548,14 @@ class Rows(Manifest):
         empty_labels: Whether an empty label is a sample with none (multi-label).
     """
 
-    _row_ids = None
+    _row_ids: list[str] | None = None
 
-    def __init__(self, source, label_column=None, empty_labels=False):
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | pd.DataFrame,
+        label_column: LabelColumn | None = None,
+        empty_labels: bool = False,
+    ) -> None:
         super().__init__(
             source,
             id_column=None,
@@ -521,14 +564,14 @@ class Rows(Manifest):
             empty_labels=empty_labels,
         )
 
-    def id_of(self, i):
+    def id_of(self, i: int) -> str | None:
         """The `id` cell of row `i` (`None` without an `id` column or when it is empty)."""
         if self._row_ids is None:
             one = list(self.frame.columns).count("id") == 1
             self._row_ids = self._text("id") if one else []
         return (self._row_ids[i] or None) if self._row_ids else None
 
-    def require(self, argument, column):
+    def require(self, argument: str, column: str) -> None:
         """Notes a problem unless the manifest has exactly one column `column`."""
         count = list(self.frame.columns).count(column)
         if count == 0:
@@ -536,11 +579,11 @@ class Rows(Manifest):
         elif count > 1:
             self.problem(f"{count} columns named {column!r} (`{argument}`)", column=column)
 
-    def values(self, column):
+    def values(self, column: str) -> list[Any]:
         """The cells of `column`, as Python values."""
         return self.frame[column].tolist()
 
-    def raise_problems(self):
+    def raise_problems(self) -> None:
         """Raises `ManifestError` listing every problem found, if there is one."""
         if self.problems:
             raise ManifestError(self.problems, source=self.source)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable
+from typing import IO, Literal, TypeAlias
 
 import pandas as pd
 
@@ -17,13 +19,16 @@ from kdataset.errors import ManifestError, Problem
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*(?:::[A-Za-z][A-Za-z0-9+.\-]*)*)://")
 _LOCAL_PROTOCOLS = {"file", "local"}
 
+Delimiter: TypeAlias = Literal[",", ";", "\t", "|"]
+"""The delimiters kdataset tells from a CSV header (`sniff_delimiter`)."""
 
-def is_url(path):
+
+def is_url(path: object) -> bool:
     """Whether `path` is a URL of a filesystem other than the local one, read through
     fsspec (`kdataset.io.storage`).
 
     Args:
-        path: A path or URL (`str` or `os.PathLike`).
+        path: A path or URL (`str` or `os.PathLike`); anything else is not a URL.
 
     Returns:
         `True` for `s3://...`, `gs://...`, `memory://...`, `https://...` or any
@@ -48,7 +53,7 @@ def is_url(path):
     return not (len(protocols) == 1 and protocols[0] in _LOCAL_PROTOCOLS)
 
 
-def split_url(path):
+def split_url(path: str) -> tuple[str, str] | None:
     """`(scheme, rest)` of a URL, the scheme with its `://` (`"s3://"`,
     `"simplecache::s3://"`), or `None` for a path with no scheme.
 
@@ -61,13 +66,18 @@ def split_url(path):
     return None if match is None else (path[: match.end()], path[match.end() :])
 
 
-def has_urls(paths):
+def has_urls(paths: Iterable[str]) -> bool:
     """Whether any of `paths` is a URL (`is_url`), with a cheap test first: millions of
     local paths are passed over at the cost of a substring search each."""
     return any("://" in p and is_url(p) for p in paths)
 
 
-def read_csv(source, sep, shown, clean=str):
+def read_csv(
+    source: str | os.PathLike[str] | IO[bytes],
+    sep: str,
+    shown: str,
+    clean: Callable[[Exception], str] = str,
+) -> pd.DataFrame:
     """A CSV as kdataset reads one: every cell as text, nothing as NaN, headers and cells
     without the spaces around them. `shown` names it in errors, and `clean` the
     parser's message (to redact a URL's credentials)."""
@@ -85,10 +95,10 @@ def read_csv(source, sep, shown, clean=str):
     return frame
 
 
-_OTHER_DELIMITERS = (";", "\t", "|")
+_OTHER_DELIMITERS: tuple[Delimiter, ...] = (";", "\t", "|")
 
 
-def delimiter(path):
+def delimiter(path: str | os.PathLike[str]) -> Delimiter:
     """The delimiter of a CSV file: `,` unless its header has none and one of `;`, tab, `|`.
 
     Spreadsheets export `;`-separated files where the decimal mark is a comma,
@@ -102,7 +112,7 @@ def delimiter(path):
     return sniff_delimiter(header)
 
 
-def sniff_delimiter(header):
+def sniff_delimiter(header: str) -> Delimiter:
     """The delimiter a CSV header line tells: `,` unless it has none and has `;`, tab or `|`.
 
     Example:
@@ -113,5 +123,5 @@ def sniff_delimiter(header):
     if "," in header:
         return ","
     counts = {d: header.count(d) for d in _OTHER_DELIMITERS}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=counts.__getitem__)
     return best if counts[best] else ","

@@ -18,11 +18,15 @@ import io
 import os
 import posixpath
 import re
-import struct
 import tempfile
 import threading
+from collections.abc import Callable, Iterable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 from kdataset.errors import ManifestError, SampleError, check_int, check_options
 from kdataset.io.sources import is_url, read_csv, sniff_delimiter, split_url
@@ -33,6 +37,12 @@ from kdataset.loading.loaders import (
     load_each,
     read_npy_header,
 )
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+_K = TypeVar("_K")
+_T = TypeVar("_T")
 
 _INSTALL = "pip install 'kdataset[cloud]'"
 
@@ -48,27 +58,28 @@ _S3_CONFIG_DEFAULTS = {
 }
 
 
-def _import_fsspec():
+def _import_fsspec() -> ModuleType:
     try:
         import fsspec
     except ImportError:
         raise ImportError(
             f"Reading manifests and samples at URLs needs fsspec: {_INSTALL}"
         ) from None
-    return fsspec
+    module: ModuleType = fsspec  # installed without types: seen as Any
+    return module
 
 
-def _protocol(url):
+def _protocol(url: str) -> str:
     parts = split_url(url)
     return parts[0][: -len("://")].lower().split("::")[-1] if parts else "file"
 
 
-def _is_s3(url):
+def _is_s3(url: str) -> bool:
     """A plain (not chained) S3 URL, whose options kdataset gives defaults."""
     return _protocol(url) in ("s3", "s3a") and "::" not in url.split("://", 1)[0]
 
 
-def with_defaults(url, storage_options=None):
+def with_defaults(url: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The storage options for `url`, with kdataset's defaults where the user set none.
 
     For `s3://` (s3fs): a 5 s connect timeout, a 10 s read timeout and one
@@ -99,7 +110,9 @@ def with_defaults(url, storage_options=None):
     return options
 
 
-def filesystem(url, storage_options=None):
+def filesystem(
+    url: str, storage_options: dict[str, Any] | None = None
+) -> tuple[AbstractFileSystem, str]:
     """The fsspec filesystem of `url`, and the path within it.
 
     Args:
@@ -155,11 +168,11 @@ _URL_IN_TEXT = re.compile(
 _REDACTED = "<redacted>"
 
 
-def _secret_values(options):
+def _secret_values(options: dict[str, Any] | None) -> list[str]:
     """The values of the secret options (by name: key, secret, token, ...), nested too."""
-    found = []
+    found: list[str] = []
 
-    def walk(value, secret):
+    def walk(value: object, secret: bool) -> None:
         if isinstance(value, dict):
             for name, item in value.items():
                 walk(item, secret or bool(_SECRET_NAME.search(str(name))))
@@ -173,7 +186,7 @@ def _secret_values(options):
     return sorted(set(found), key=len, reverse=True)
 
 
-def redact(text, storage_options=None):
+def redact(text: object, storage_options: dict[str, Any] | None = None) -> str:
     """`text` (a URL, a path or a message) with its credentials removed.
 
     Removes the userinfo of URLs (`s3://key:secret@bucket` becomes
@@ -202,7 +215,7 @@ def redact(text, storage_options=None):
         else str(os.fspath(text) if isinstance(text, os.PathLike) else text)
     )
 
-    def clean(match):
+    def clean(match: re.Match[str]) -> str:
         userinfo = f"{_REDACTED}@" if match.group("userinfo") else ""
         query = f"?{_REDACTED}" if match.group("query") else ""
         return f"{match.group('scheme')}{userinfo}{match.group('rest')}{query}"
@@ -213,7 +226,7 @@ def redact(text, storage_options=None):
     return text
 
 
-def safe_options(storage_options):
+def safe_options(storage_options: dict[str, Any] | None) -> dict[str, object]:
     """A copy of `storage_options` fit to show: secret values replaced by `'<redacted>'`.
 
     Options named like key, secret, token, password or credentials (nested
@@ -225,12 +238,9 @@ def safe_options(storage_options):
     {'key': '<redacted>', 'secret': '<redacted>', 'client_kwargs': {'region_name': 'x'}}
     """
 
-    def walk(value, secret):
+    def walk(value: object, secret: bool) -> object:
         if isinstance(value, dict):
-            return {
-                name: walk(item, secret or bool(_SECRET_NAME.search(str(name))))
-                for name, item in value.items()
-            }
+            return walk_dict(value, secret)
         if isinstance(value, list | tuple):
             return type(value)(walk(item, secret) for item in value)
         if secret and value is not None and not isinstance(value, bool):
@@ -239,10 +249,16 @@ def safe_options(storage_options):
             return redact(value)
         return value
 
-    return walk(check_options(storage_options), False)
+    def walk_dict(options: dict[_K, object], secret: bool) -> dict[_K, object]:
+        return {
+            name: walk(item, secret or bool(_SECRET_NAME.search(str(name))))
+            for name, item in options.items()
+        }
+
+    return walk_dict(check_options(storage_options), False)
 
 
-def safe_repr_options(storage_options):
+def safe_repr_options(storage_options: dict[str, Any] | None) -> str:
     """`repr` of `storage_options` with the secrets redacted (see `safe_options`).
 
     Example:
@@ -256,7 +272,7 @@ def safe_repr_options(storage_options):
 # -- manifests -------------------------------------------------------------
 
 
-def read_frame(url, storage_options=None):
+def read_frame(url: str, storage_options: dict[str, Any] | None = None) -> pd.DataFrame:
     """Reads a CSV manifest at `url` as kdataset reads a local one.
 
     Every cell as text, nothing read as NaN, spaces after delimiters skipped,
@@ -305,7 +321,7 @@ def read_frame(url, storage_options=None):
         ) from None
 
 
-def folder(url):
+def folder(url: str) -> str:
     """The folder URL of an object's URL, that relative paths resolve against.
 
     Example:
@@ -318,7 +334,7 @@ def folder(url):
     return head if "://" in head else base
 
 
-def resolve(root, path):
+def resolve(root: str, path: str) -> str:
     """`path` from a manifest, resolved against the folder URL `root`.
 
     Args:
@@ -341,7 +357,7 @@ def resolve(root, path):
     return resolve_all(root, [path])[0]
 
 
-def resolve_all(root, paths):
+def resolve_all(root: str, paths: Iterable[str]) -> list[str]:
     """`resolve(root, p)` for every path of `paths`, in one pass (a list)."""
     parts = split_url(root)
     if parts is None:
@@ -366,7 +382,9 @@ def resolve_all(root, paths):
     return out
 
 
-def missing_objects(urls, storage_options=None, threads=16):
+def missing_objects(
+    urls: Sequence[str], storage_options: dict[str, Any] | None = None, threads: int = 16
+) -> list[int]:
     """Positions of the URLs whose object does not exist, found by listing folders.
 
     One listing (paged by the server: a request per 1,000 objects on S3) per
@@ -395,7 +413,9 @@ def missing_objects(urls, storage_options=None, threads=16):
     >>> missing_objects(["memory://kdataset-doc/d/0.npy", "memory://kdataset-doc/d/1.npy"])
     [1]
     """
-    folders, single, missing = {}, [], []
+    folders: dict[str, list[tuple[int, str]]] = {}
+    single: list[int] = []
+    missing: list[int] = []
     for i, url in enumerate(urls):
         if not url:
             continue
@@ -417,7 +437,7 @@ def missing_objects(urls, storage_options=None, threads=16):
         else:
             folders.setdefault(head, []).append((i, name))
 
-    def listed(head):
+    def listed(head: str) -> set[str] | None:
         fs, path = filesystem(head, storage_options)
         try:
             fs.invalidate_cache(path)
@@ -432,7 +452,7 @@ def missing_objects(urls, storage_options=None, threads=16):
             if e.get("type") != "directory"
         }
 
-    def exists(i):
+    def exists(i: int) -> bool:
         fs, path = filesystem(urls[i], storage_options)
         try:
             fs.info(path)
@@ -463,7 +483,7 @@ def missing_objects(urls, storage_options=None, threads=16):
 # -- loading ---------------------------------------------------------------
 
 
-def _reason(error, storage_options=None):
+def _reason(error: BaseException, storage_options: dict[str, Any] | None = None) -> str:
     """What went wrong, in words, credentials removed."""
     name = type(error).__name__
     if name in ("FSTimeoutError", "TimeoutError"):
@@ -481,17 +501,19 @@ def _reason(error, storage_options=None):
 # can break on when threads parse at once: the lock kdataset's NpyLoader holds.
 _NPY_MAGIC = b"\x93NUMPY"
 _NPY_HEAD = 1024  # bytes read first to learn a header (they are 64 to 128 bytes, usually)
+# A parsed .npy header: (shape, Fortran order, dtype, offset of the data).
+_NpyHeader: TypeAlias = tuple[tuple[int, ...], bool, np.dtype, int]
 
 
-def _header_length(head, shown):
+def _header_length(head: bytes, shown: str) -> int:
     """The length of the .npy header (magic to data) from its first 12 bytes."""
     if len(head) < 10 or head[:6] != _NPY_MAGIC:
         raise SampleError("not a readable .npy file (no .npy magic bytes)", path=shown)
     major = head[6]
     if major == 1:
-        return 10 + struct.unpack("<H", head[8:10])[0]
+        return 10 + int.from_bytes(head[8:10], "little")  # "<H"
     if major in (2, 3) and len(head) >= 12:
-        return 12 + struct.unpack("<I", head[8:12])[0]
+        return 12 + int.from_bytes(head[8:12], "little")  # "<I"
     raise SampleError(f"not a readable .npy file (format version {major})", path=shown)
 
 
@@ -537,7 +559,13 @@ class RemoteLoader(Loader):
 
     releases_gil = True  # waiting on the network: threads
 
-    def __init__(self, loader, storage_options=None, threads=16, timeout=20.0):
+    def __init__(
+        self,
+        loader: Loader | Callable[[str], npt.ArrayLike],
+        storage_options: dict[str, Any] | None = None,
+        threads: int = 16,
+        timeout: float | None = 20.0,
+    ) -> None:
         if not isinstance(loader, Loader):
             if not callable(loader):
                 raise TypeError(
@@ -558,46 +586,50 @@ class RemoteLoader(Loader):
         self.storage_options = check_options(storage_options)
         self.threads = threads
         self.timeout = None if timeout is None else float(timeout)
-        self._headers = {}
+        self._headers: dict[bytes, _NpyHeader] = {}
 
+    # Read-only here, where `Loader.storage_dtype` is a class attribute a subclass may set.
     @property
-    def storage_dtype(self):
+    def storage_dtype(self) -> np.dtype | None:  # type: ignore[override]
         """The wrapped loader's `storage_dtype`."""
         return getattr(self.loader, "storage_dtype", None)
 
     # -- reading -------------------------------------------------------
 
-    def _fs(self, url):
+    def _fs(self, url: str) -> tuple[AbstractFileSystem, str]:
         return filesystem(url, self.storage_options)
 
-    def _deadline(self, fs):
+    def _deadline(self, fs: AbstractFileSystem) -> dict[str, float]:
         """fsspec's `timeout=` for the filesystem's calls, where it takes one (async ones)."""
         if self.timeout is not None and getattr(fs, "async_impl", False):
             return {"timeout": self.timeout}
         return {}
 
-    def _read(self, url, start=None, end=None):
+    def _read(self, url: str, start: int | None = None, end: int | None = None) -> bytes:
         """The object's bytes (`start:end` of them), or a `SampleError` naming it."""
         shown = redact(url, self.storage_options)
         try:
             fs, path = self._fs(url)
             kwargs = self._deadline(fs)
             if start is None:
-                return fs.cat_file(path, **kwargs)
-            return fs.cat_file(path, start=start, end=end, **kwargs)
+                data: bytes = fs.cat_file(path, **kwargs)
+            else:
+                data = fs.cat_file(path, start=start, end=end, **kwargs)
+            return data
         except ImportError:
             raise
         except Exception as e:
             reason = _reason(e, self.storage_options)
-            if reason == "no answer from the storage in time":
+            if reason == "no answer from the storage in time" and self.timeout is not None:
                 reason += f" (`timeout`={self.timeout:g} s of RemoteLoader)"
             raise SampleError(f"cannot read the object ({reason})", path=shown) from None
 
-    def _size(self, url):
+    def _size(self, url: str) -> int:
         shown = redact(url, self.storage_options)
         try:
             fs, path = self._fs(url)
-            return fs.info(path, **self._deadline(fs))["size"]
+            size: int = fs.info(path, **self._deadline(fs))["size"]
+            return size
         except ImportError:
             raise
         except Exception as e:
@@ -606,7 +638,7 @@ class RemoteLoader(Loader):
 
     # -- npy ---------------------------------------------------------------
 
-    def _npy_header(self, data, shown):
+    def _npy_header(self, data: bytes, shown: str) -> _NpyHeader:
         """(shape, fortran, dtype, offset) of .npy bytes; known headers are not parsed again."""
         offset = _header_length(data[:12], shown)
         if len(data) < offset:
@@ -622,7 +654,7 @@ class RemoteLoader(Loader):
                 self._headers[header] = parsed
         return parsed
 
-    def _npy_into(self, url, out=None):
+    def _npy_into(self, url: str, out: np.ndarray | None = None) -> np.ndarray:
         shown = redact(url, self.storage_options)
         data = self._read(url)
         shape, fortran, dtype, offset = self._npy_header(data, shown)
@@ -643,7 +675,7 @@ class RemoteLoader(Loader):
             out[...] = values.reshape(shape)
         return out
 
-    def _npy_probe(self, url):
+    def _npy_probe(self, url: str) -> tuple[tuple[int, ...], np.dtype]:
         shown = redact(url, self.storage_options)
         size = self._size(url)
         head = self._read(url, 0, min(size, _NPY_HEAD)) if size else b""
@@ -662,7 +694,7 @@ class RemoteLoader(Loader):
 
     # -- any other loader: through a temporary file ------------------------
 
-    def _through_file(self, url, use):
+    def _through_file(self, url: str, use: Callable[[str], _T]) -> _T:
         shown = redact(url, self.storage_options)
         data = self._read(url)
         suffix = posixpath.splitext(url.split("?", 1)[0])[1]
@@ -686,7 +718,7 @@ class RemoteLoader(Loader):
 
     # -- the Loader interface ------------------------------------------------
 
-    def __call__(self, path):
+    def __call__(self, path: str) -> npt.ArrayLike:
         if not is_url(path):
             return self.loader(path)
         if self.loader.remote_reads == "npy":
@@ -695,7 +727,7 @@ class RemoteLoader(Loader):
             return self.loader.decode_into(redact(path, self.storage_options), self._read(path))
         return self._through_file(path, self.loader.array)
 
-    def probe(self, path):
+    def probe(self, path: str) -> tuple[tuple[int, ...], np.dtype]:
         if not is_url(path):
             return self.loader.probe(path)
         if self.loader.remote_reads == "npy":
@@ -704,7 +736,7 @@ class RemoteLoader(Loader):
             return self.loader.probe_bytes(redact(path, self.storage_options), self._read(path))
         return self._through_file(path, self.loader.probe)
 
-    def load_into(self, path, out):
+    def load_into(self, path: str, out: np.ndarray) -> None:
         if not is_url(path):
             self.loader.load_into(path, out)
         elif self.loader.remote_reads == "npy":
@@ -714,7 +746,9 @@ class RemoteLoader(Loader):
         else:
             self._through_file(path, lambda local: self.loader.load_into(local, out))
 
-    def load_many_into(self, paths, out, skip=False):
+    def load_many_into(
+        self, paths: Iterable[str], out: np.ndarray, skip: bool = False
+    ) -> list[tuple[int, SampleError]]:
         """Loads `paths` into the rows of `out`, `threads` objects read at once.
 
         Returns:
@@ -725,13 +759,14 @@ class RemoteLoader(Loader):
         if not any(is_url(p) for p in paths):
             many = getattr(self.loader, "load_many_into", None)
             if many is not None:
-                return many(paths, out, skip)
+                found: list[tuple[int, SampleError]] = many(paths, out, skip)
+                return found
             return load_each(self.loader, paths, out, skip)
 
-        failures = []
+        failures: list[tuple[int, SampleError]] = []
         stop = threading.Event()
 
-        def fill(j):
+        def fill(j: int) -> SampleError | None:
             if stop.is_set():
                 return None
             try:
@@ -756,7 +791,7 @@ class RemoteLoader(Loader):
 
     # -- pickling and showing ----------------------------------------------
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, object]:
         # Filesystems are made again in each process (fsspec caches them);
         # headers are relearnt.
         return {
@@ -766,11 +801,11 @@ class RemoteLoader(Loader):
             "timeout": self.timeout,
         }
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._headers = {}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"RemoteLoader({self.loader!r}, storage_options="
             f"{safe_repr_options(self.storage_options)}, threads={self.threads!r}, "
@@ -778,5 +813,5 @@ class RemoteLoader(Loader):
         )
 
 
-def _swap(text, local, shown):
+def _swap(text: str, local: str, shown: str) -> str:
     return text.replace(repr(local), repr(shown)).replace(local, shown)
