@@ -1,9 +1,11 @@
 """The batch source: targets encoded a window of batches at a time, the same as one by one."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import kdataset as kd
 from kdataset.core.batches import _TargetWindow
 from kdataset.labels.encoding import Targets
 
@@ -29,10 +31,32 @@ def test_a_window_encodes_what_each_batch_would(mode, n, batch_size, window_byte
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)
             expected = targets.encode(order[start:stop])
-            y = window.get(order, start, stop)
-            np.testing.assert_array_equal(y, expected)
-            y[...] = 7  # the caller may zero skipped rows: the window's own rows stay
             np.testing.assert_array_equal(window.get(order, start, stop), expected)
+
+
+@pytest.mark.parametrize("label_mode", ["int", "categorical"])
+def test_a_batch_changed_in_place_leaves_the_labels_it_was_cut_from(samples, label_mode):
+    # Labels are encoded a window of batches at a time and served as views of it: a
+    # batch_transform that writes into its batch (or padding that zeroes a skipped row)
+    # must not change what the same rows give when read again.
+    scribbling = [False]
+
+    def scribble(batch, rng):
+        if scribbling[0]:
+            batch["y"][...] = 0
+        return batch
+
+    manifest = samples(30)
+    ds = kd.ManifestDataset(
+        manifest, batch_size=4, seed=2, label_mode=label_mode, batch_transform=scribble
+    )
+    clean = kd.ManifestDataset(manifest, batch_size=4, seed=2, label_mode=label_mode)
+    np.testing.assert_array_equal(ds[0][1], clean[0][1])  # the window is encoded here
+    scribbling[0] = True
+    assert not np.any(ds[1][1])  # the transform changed its own batch ...
+    scribbling[0] = False
+    for i in range(len(ds)):  # ... and nothing else: the same rows read again
+        np.testing.assert_array_equal(ds[i][1], clean[i][1])
 
 
 def test_batch_buffers_are_used_again_only_when_no_one_holds_them():

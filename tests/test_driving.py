@@ -16,6 +16,7 @@ from keras.src.trainers.epoch_iterator import EpochIterator
 
 import kdataset as kd
 import kdataset.training.dataset
+import kdataset.training.sharding
 from kdataset.training import driving
 from tests.conftest import row_of
 
@@ -218,7 +219,7 @@ def test_auto_shard_dataset_false_leaves_sharding_to_kdataset(samples):
 def test_one_of_several_processes_with_shard_none_is_refused(samples, monkeypatch):
     # No Keras sharding, and this process is one of two (as jax.distributed would say):
     # shard=None would serve every row on both.
-    monkeypatch.setattr(kdataset.training.dataset, "engine_shard", lambda: (1, 2))
+    monkeypatch.setattr(kdataset.training.sharding, "engine_shard", lambda: (1, 2))
     manifest = samples(16)
     with pytest.raises(ValueError, match=r"process 1 of 2.*Pass `shard='auto'`"):
         kd.ManifestDataset(manifest, batch_size=4)

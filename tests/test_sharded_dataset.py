@@ -80,7 +80,7 @@ def test_a_run_saved_on_some_hosts_resumes_on_others_with_the_rows_not_seen(
     hosts = _hosts(manifest, before)
     for ds in hosts:  # two steps, in lockstep
         for _ in range(2):
-            x, _, *w = ds._serve(ds._stream.next())
+            x, _, *w = ds._serve(ds._stream.plan(*ds._stream.next()))
             real = w[0] > 0 if w else np.ones(len(x), bool)
             seen += [r for r, keep in zip(row_of(x), real) if keep]
     state = hosts[-1].get_state()

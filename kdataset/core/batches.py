@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,13 +23,23 @@ from kdataset.io.sources import is_url
 from kdataset.loading.parallel import ParallelLoader, WorkerDied
 
 
+class Loaded(NamedTuple):
+    """What `BatchSource.load` gives: the arrays read from files, by part name, and
+    the samples that failed (`[(position in the batch, SampleError)]`, with
+    `on_error="skip"` only)."""
+
+    arrays: dict
+    failures: list
+
+
 class BatchSource:
     """Turns manifest rows into a batch.
 
-    `load(rows)` does the file work and may run in any thread (it imports no
-    backend); `assemble(rows, loaded, encoded)` finishes the batch in the
-    thread that serves it, with the class labels `targets_for` encoded there
-    with `keras.ops`.
+    Both steps take the stream's `BatchPlan` of the batch (its rows, planned
+    once): `load(plan)` does the file work and may run in any thread (it
+    imports no backend), raising where a sample fails; `assemble(plan, loaded)`
+    finishes the batch in the thread that serves it, with the class labels
+    encoded there with `keras.ops`.
 
     A batch is `x`, `(x, y)` or `(x, y, weight)`, where `x` and `y` are each
     one array or a dict by name of the inputs and outputs of a `ReadManifest`:
@@ -103,43 +114,50 @@ class BatchSource:
         """Whether every sample is served from complete caches (no file work left)."""
         return all(f.cache is not None and f.cache.complete for f in self._files.values())
 
-    def targets_for(self, order, start, stop):
-        """The class labels of rows `order[start:stop]`, by part, encoded a window of `order`
-        at a time.
+    def _targets(self, plan):
+        """The class labels of the plan's rows, by part, encoded a window of the epoch's
+        order at a time.
 
         One `keras.ops` call encodes the rows of several batches of an epoch's
         order (up to 4 MB of them), since the call's fixed cost (about 100 µs
         on JAX) would otherwise be paid by every batch.
         """
-        return {key: window.get(order, start, stop) for key, window in self._windows.items()}
+        start, stop = plan.start, plan.start + len(plan.rows)
+        return {key: window.get(plan.order, start, stop) for key, window in self._windows.items()}
 
-    def load(self, rows, split=True, where=None):
-        """Loads the samples of `rows` from files (from the cache where it has them), and
-        applies the per-sample `transform`.
+    def load(self, plan, split=True):
+        """Loads the samples of `plan.rows` from files (from the cache where it has them),
+        and applies the per-sample `transform`.
 
         Args:
-            rows: Manifest row positions.
+            plan: The stream's `BatchPlan`.
             split: Share the rows among the workers (a caller loading several
                 batches at once passes `False`).
-            where: `(epoch, positions)`: the epoch and the rows' positions in
-                its order, which seed each sample's `transform`.
 
         Returns:
-            `(arrays, failures)`: the arrays by part, and `[(position,
-            SampleError)]` (the first failure of each failing row); or the
-            `WorkerDied` error of a worker process that died.
+            A `Loaded`: the arrays by part, and with `on_error="skip"` the
+            samples that failed, `[(position in the batch, SampleError)]`.
+
+        Raises:
+            SampleError: with `on_error="raise"`, the first sample that failed,
+                naming its line, id, file and batch; or a worker process died.
         """
+        rows = plan.rows
         arrays, failed = {}, {}
         for key, files in self._files.items():
-            loaded = files.load(rows, split)
-            if isinstance(loaded, WorkerDied):
-                return loaded
-            arrays[key] = loaded[0]
-            for position, error in loaded[1]:
+            try:
+                arrays[key], failures = files.load(rows, split)
+            except WorkerDied as e:
+                raise self.error(int(rows[e.position]), e.error, plan.key) from None
+            for position, error in failures:
                 failed.setdefault(position, error)
         if self.transform is not None and arrays:
-            self._transform(rows, arrays, failed, where)
-        return arrays, sorted(failed.items())
+            self._transform(rows, arrays, failed, (plan.epoch, plan.positions))
+        failures = sorted(failed.items())
+        if failures and not self.skip:
+            position, error = failures[0]
+            raise self.error(int(rows[position]), error, plan.key)
+        return Loaded(arrays, failures)
 
     def _transform(self, rows, arrays, failed, where):
         epoch, positions = where if where is not None else (0, range(len(rows)))
@@ -169,10 +187,8 @@ class BatchSource:
                     break
         arrays.update(out)
 
-    def assemble(self, rows, loaded, encoded, batch=None, where=None):
-        """Finishes a batch from what `load` gave and `encoded`, the rows' class labels
-        (`targets_for`). `batch` names it in errors, as `(epoch, index)`; `where`
-        is `(epoch, first position)`, which seeds the `batch_transform`.
+    def assemble(self, plan, loaded):
+        """Finishes the batch of `plan` from what `load(plan)` gave.
 
         Returns:
             `(batch, skipped)`: the batch (`x`, `(x, y)` or `(x, y, weight)`)
@@ -180,38 +196,38 @@ class BatchSource:
             `on_error="skip"`.
 
         Raises:
-            SampleError: a sample failed to load (with `on_error="raise"`), or
-                every sample of the batch failed.
+            SampleError: every sample of the batch failed (with `on_error="skip"`
+                and no padding).
         """
-        if isinstance(loaded, WorkerDied):
-            raise self.error(int(rows[loaded.position]), loaded.error, batch)
-        loaded, failures = loaded
+        rows, batch = plan.rows, plan.key
+        encoded = self._targets(plan) if self._windows else {}
         arrays = {}
         for role, part in self.parts:
             key = _key(role, part)
             if isinstance(part, FilePart):
-                arrays[key] = loaded[key]
+                arrays[key] = loaded.arrays[key]
             elif isinstance(part, NumberPart):
                 arrays[key] = part.values[rows]
             else:
                 arrays[key] = encoded[key]
         if self.x_shape is not None:
             arrays["x"] = arrays["x"].reshape((len(rows), *self.x_shape))
+        if encoded and (loaded.failures or self.batch_transform is not None):
+            # Encoded labels are views of the window, shared by the batches after this
+            # one: copied before padding zeroes rows, or a batch_transform changes them.
+            arrays.update({key: arrays[key].copy() for key in encoded})
         keep, skipped = None, []
-        if failures:
-            if not self.skip:
-                position, error = failures[0]
-                raise self.error(int(rows[position]), error, batch)
+        if loaded.failures:
             keep = np.ones(len(rows), dtype=bool)
-            for position, error in failures:
+            for position, error in loaded.failures:
                 keep[position] = False
                 skipped.append(self.error(int(rows[position]), error, batch))
             if not keep.any() and self.pad_to is None:
                 first = skipped[0]
-                where_ = "" if batch is None else f" {batch[1]} (epoch {batch[0]})"
                 raise SampleError(
-                    f"every sample of batch{where_} failed to load, so there is nothing left "
-                    f"to train on; the first: {first.path!r}: {first.reason}"
+                    f"every sample of batch {batch[1]} (epoch {batch[0]}) failed to load, so "
+                    f"there is nothing left to train on; the first: {first.path!r}: "
+                    f"{first.reason}"
                 )
         weights = None
         if self.has_targets:
@@ -229,8 +245,7 @@ class BatchSource:
             arrays = {key: a[keep] for key, a in arrays.items()}
             weights = None if weights is None else weights[keep]
         if self.batch_transform is not None:
-            epoch, first = where if where is not None else (0, 0)
-            rng = sample_rng(self.seed, epoch, first, _BATCH)
+            rng = sample_rng(self.seed, plan.epoch, plan.start, _BATCH)
             result = self.batch_transform(dict(arrays), rng)
             _check_keys(result, arrays, "batch_transform")
             arrays.update(result)
@@ -323,33 +338,34 @@ class _Files:
         self._parallel = ParallelLoader(loader, shape, dtype, workers, use_processes)
 
     def load(self, rows, split):
-        """`(x, failures)` for `rows`, or the `WorkerDied` of a worker process."""
+        """`(x, failures)` for `rows`.
+
+        Raises:
+            WorkerDied: a worker process died; its `position` is in `rows`.
+        """
         paths = self.paths
         if not len(rows):  # a host's share of an epoch's last step may be empty
             return self._parallel.batch_buffer(0), []
+        if self.cache is None:
+            return self._parallel.load(
+                [paths[r] for r in rows.tolist()], skip=self.skip, split=split
+            )
+        x, have = self.cache.gather(rows, self._parallel.batch_buffer(len(rows)))
+        if have.all():
+            return x, []
+        missing = np.flatnonzero(~have)
         try:
-            if self.cache is None:
-                return self._parallel.load(
-                    [paths[r] for r in rows.tolist()], skip=self.skip, split=split
-                )
-            x, have = self.cache.gather(rows, self._parallel.batch_buffer(len(rows)))
-            if have.all():
-                return x, []
-            missing = np.flatnonzero(~have)
-            try:
-                loaded, failures = self._parallel.load(
-                    [paths[r] for r in rows[missing].tolist()], skip=self.skip, split=split
-                )
-            except WorkerDied as e:
-                raise WorkerDied(int(missing[e.position]), e.error) from None
-            x[missing] = loaded
-            ok = np.ones(len(missing), dtype=bool)
-            ok[[position for position, _ in failures]] = False
-            if not failures or self.skip:
-                self.cache.store(rows[missing[ok]], loaded[ok])
-            return x, [(int(missing[position]), error) for position, error in failures]
+            loaded, failures = self._parallel.load(
+                [paths[r] for r in rows[missing].tolist()], skip=self.skip, split=split
+            )
         except WorkerDied as e:
-            return e
+            raise WorkerDied(int(missing[e.position]), e.error) from None
+        x[missing] = loaded
+        ok = np.ones(len(missing), dtype=bool)
+        ok[[position for position, _ in failures]] = False
+        if not failures or self.skip:
+            self.cache.store(rows[missing[ok]], loaded[ok])
+        return x, [(int(missing[position]), error) for position, error in failures]
 
     def close(self):
         self._parallel.close()
@@ -373,7 +389,7 @@ class _TargetWindow:
                 end = min(len(order), start + max(self.max_rows, stop - start))
                 y = self._y = self.targets.encode(order[start:end])
                 self._order, self._start = order, start
-            return y[start - self._start : stop - self._start].copy()
+            return y[start - self._start : stop - self._start]  # a view: see `assemble`
 
     def __getstate__(self):
         return {"targets": self.targets, "max_rows": self.max_rows}

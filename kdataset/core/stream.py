@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import operator
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,6 +45,35 @@ _STATE_KEYS = {
         "fingerprint",
     ),
 }
+
+
+class BatchPlan(NamedTuple):
+    """One batch, planned once by the stream: everything the batch source needs.
+
+    Attributes:
+        epoch: The epoch it belongs to.
+        index: This host's batch number within the epoch.
+        rows: The manifest row positions of its samples, `order[start:start + len(rows)]`.
+        start: Where `rows` begin in the epoch's order (positions seed transforms).
+        order: The epoch's order of rows, for all hosts (targets are encoded a
+            window of it at a time).
+    """
+
+    epoch: int
+    index: int
+    rows: np.ndarray
+    start: int
+    order: np.ndarray
+
+    @property
+    def key(self):
+        """`(epoch, index)`."""
+        return self.epoch, self.index
+
+    @property
+    def positions(self):
+        """The positions of `rows` in the epoch's order, an `int64` array."""
+        return np.arange(self.start, self.start + len(self.rows), dtype=np.int64)
 
 
 class Stream:
@@ -163,7 +193,10 @@ class Stream:
         The same on every host. After `set_state`, the rest of the current
         epoch is `batches_in(epoch) - position` batches.
         """
-        return self._batches(self.num_samples - self.epoch_offset(epoch))
+        resumed = self._resumed
+        if resumed is None or resumed[0] != epoch:
+            return self.num_batches  # every epoch but a resumed one: asked every batch
+        return self._batches(self.num_samples - resumed[1])
 
     def check_index(self, index):
         """`index` as an int in `[0, num_batches)`, or a clear `TypeError`/`IndexError`."""
@@ -200,6 +233,19 @@ class Stream:
         """
         start, stop = self._span(epoch, index)
         return self.order(epoch)[start:stop]
+
+    def plan(self, epoch, index):
+        """The `BatchPlan` of this host's batch `index` of `epoch`.
+
+        Example:
+
+        >>> plan = Stream(10, batch_size=4, seed=0, shuffle=False).plan(0, 2)
+        >>> plan.rows.tolist(), plan.start, plan.positions.tolist()
+        ([8, 9], 8, [8, 9])
+        """
+        start, stop = self._span(epoch, index)
+        order = self.order(epoch)
+        return BatchPlan(epoch, index, order[start:stop], start, order)
 
     def positions(self, epoch, index):
         """The positions in `order(epoch)` of `rows(epoch, index)`, an `int64` array.
@@ -245,11 +291,13 @@ class Stream:
         with self._lock:
             epoch, position = self._epoch, self._position
         keys = []
+        size = self.batches_in(epoch)
         for _ in range(count):
             keys.append((epoch, position))
             position += 1
-            if position >= self.batches_in(epoch):
+            if position >= size:
                 epoch, position = epoch + 1, 0
+                size = self.batches_in(epoch)
         return keys
 
     def seek(self, epoch, position=0):

@@ -14,6 +14,7 @@ import concurrent.futures
 import itertools
 import multiprocessing
 import os
+import pickle
 import sys
 import tempfile
 import threading
@@ -79,6 +80,19 @@ def plan_workers(loaders, workers, use_multiprocessing):
     if use_multiprocessing or releases_gil:
         return max(1, min(usable_cores(), MAX_AUTO_WORKERS)), use_processes
     return 1, use_processes
+
+
+def check_picklable(loaders):
+    """Raises a `ValueError` naming the first of `loaders` that does not pickle (worker
+    processes need each to)."""
+    for loader in loaders:
+        try:
+            pickle.dumps(loader)
+        except Exception as e:
+            raise ValueError(
+                "`use_multiprocessing=True` needs loaders that pickle (functions defined "
+                f"at module level, not lambdas or closures). {loader!r} does not: {e}"
+            ) from None
 
 
 class WorkerDied(Exception):
@@ -377,30 +391,36 @@ class Prefetcher:
     """Loads the batches that come next while the current one is in use.
 
     Args:
-        load: A function `key -> batch`, run in the prefetcher's threads.
+        plan: `(epoch, index) -> plan`: what to load for a batch (the stream's plan).
+        load: `plan -> loaded`, run in the prefetcher's threads (the batch
+            source's load). A load that fails raises, and `take` raises it again
+            in the thread that takes the batch.
         threads: How many batches load at once.
     """
 
-    def __init__(self, load, threads):
+    def __init__(self, plan, load, threads):
+        self._plan = plan
         self._load = load
         self._threads = max(1, int(threads))
         self._futures = {}
         self._executor = None
         self._lock = threading.Lock()
 
-    def get(self, key, upcoming=()):
-        """The batch for `key` (loaded ahead if it was scheduled); then schedules `upcoming`."""
+    def take(self, key, upcoming=()):
+        """What `load` gave for batch `key` if it was loaded ahead, else `None` (load it
+        then); then schedules the batches of the keys `upcoming`."""
         with self._lock:
             future = self._futures.pop(key, None)
         self.schedule(upcoming)
-        if future is not None:
-            try:
-                return future.result()
-            except concurrent.futures.CancelledError:
-                pass  # the loaders were closed meanwhile: load it now
-        return self._load(key)
+        if future is None:
+            return None
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            return None  # the loaders were closed meanwhile: load it now
 
     def schedule(self, keys):
+        """Starts loading the batches of `keys` not already loading."""
         with self._lock:
             if self._executor is None:
                 self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -408,7 +428,10 @@ class Prefetcher:
                 )
             for key in keys:
                 if key not in self._futures:
-                    self._futures[key] = self._executor.submit(self._load, key)
+                    self._futures[key] = self._executor.submit(self._load_key, key)
+
+    def _load_key(self, key):
+        return self._load(self._plan(*key))
 
     def reset(self):
         """Forgets what was loaded ahead (the order changed)."""
@@ -442,7 +465,7 @@ class Prefetcher:
             executor.shutdown(wait=wait, cancel_futures=True)
 
     def __getstate__(self):
-        return {"_load": self._load, "_threads": self._threads}
+        return {"_plan": self._plan, "_load": self._load, "_threads": self._threads}
 
     def __setstate__(self, state):
-        self.__init__(state["_load"], state["_threads"])
+        self.__init__(state["_plan"], state["_load"], state["_threads"])

@@ -6,15 +6,13 @@ batch comes next) and to the batch source (rows into a batch).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import operator
-import pickle
 import random
 import sys
-import warnings
 
 import keras
-import numpy as np
 
 from kdataset.core.audit import IdDigest, id_hashes
 from kdataset.core.batches import BatchSource
@@ -23,9 +21,11 @@ from kdataset.core.spec import DatasetSpec
 from kdataset.core.stream import Stream
 from kdataset.errors import ManifestError, SampleError, check_int
 from kdataset.labels.encoding import balanced_class_weights
-from kdataset.loading.parallel import Prefetcher, plan_workers
+from kdataset.loading.parallel import Prefetcher, check_picklable, plan_workers
 from kdataset.training.driving import epoch_end_kind, keras_data_shard, warn_if_untested
-from kdataset.training.sharding import engine_shard
+from kdataset.training.epochs import EpochTracker
+from kdataset.training.records import ServedLedger, SkippedRecord, SkippedSamplesWarning
+from kdataset.training.sharding import host_shard
 
 
 class ManifestDataset(keras.utils.PyDataset):
@@ -264,14 +264,7 @@ class ManifestDataset(keras.utils.PyDataset):
             loaders, spec.workers, spec.use_multiprocessing
         )
         if self.use_processes:
-            for loader in loaders:
-                try:
-                    pickle.dumps(loader)
-                except Exception as e:
-                    raise ValueError(
-                        "`use_multiprocessing=True` needs loaders that pickle (functions defined "
-                        f"at module level, not lambdas or closures). {loader!r} does not: {e}"
-                    ) from None
+            check_picklable(loaders)
         self._source = BatchSource(
             read,
             on_error=spec.on_error,
@@ -289,14 +282,22 @@ class ManifestDataset(keras.utils.PyDataset):
         self._prefetch_depth = (
             max(2, 2 * self.num_workers) if spec.max_queue_size is None else spec.max_queue_size
         )
-        self._prefetcher = Prefetcher(self._load_ahead, self.num_workers)
-        self._epoch_start = None  # where the epoch Keras (or `iter`) began stands, if one did
-        self._indexed = False  # whether `ds[i]` was read outside such an epoch
-        self.skipped = []
-        self._skipped_keys = set()
-        self._skipped_reported = 0
-        self._served = {}  # epoch -> {index: the rows served}, for `served_digest`
+        self._prefetcher = self._new_prefetcher()
+        self._epochs = EpochTracker()
+        self._skipped = SkippedRecord()
+        self.skipped = self._skipped.samples
+        self._served = ServedLedger()
         self._id_hashes = None
+
+    def _x_shape(self, sample_shape):
+        """The shape each sample is given in a batch; `None` keeps the loaded shape."""
+        return None
+
+    def _new_prefetcher(self):
+        """Loads the next batches ahead, in `num_workers` threads: the stream plans each,
+        the batch source loads it."""
+        load_ahead = functools.partial(self._source.load, split=False)
+        return Prefetcher(self._stream.plan, load_ahead, self.num_workers)
 
     def _plan_shards(self, keras_shard):
         """Which part of every epoch this process serves, and how Keras will ask for it.
@@ -309,34 +310,7 @@ class ManifestDataset(keras.utils.PyDataset):
         other process's.
         """
         spec = self.spec
-        if keras_shard is not None:
-            if spec.shard not in (None, "auto") and tuple(spec.shard) != keras_shard:
-                raise ValueError(
-                    f"Keras shards this dataset itself (the distribution has "
-                    f"`auto_shard_dataset=True`) and gives this process data shard "
-                    f"{keras_shard[0]} of {keras_shard[1]}, but the dataset was built with "
-                    f"`shard={tuple(spec.shard)!r}`. Pass `shard='auto'` (or `None`) to take "
-                    "Keras's shard, or set the distribution's `auto_shard_dataset=False` to "
-                    "shard with kdataset alone."
-                )
-            shard = keras_shard
-        elif spec.shard == "auto":
-            shard = engine_shard()
-        elif spec.shard is None:
-            index, count = engine_shard()
-            if count > 1:
-                raise ValueError(
-                    f"This process is process {index} of {count} of a distributed run, and "
-                    f"`shard=None` serves every row on every process: each row would be "
-                    f"trained on {count} times per epoch. Pass `shard='auto'` to give each "
-                    "process its part of every epoch (on Keras 3.15 with the distribution's "
-                    "`auto_shard_dataset=False`; on Keras 3.16 either way), or "
-                    "`shard=(0, 1)` if every process should read the whole manifest on "
-                    "purpose. Build the dataset after `keras.distribution.set_distribution`."
-                )
-            shard = (0, 1)
-        else:
-            shard = spec.shard
+        shard = host_shard(spec.shard, keras_shard)
         padded = shard[1] > 1 and not spec.drop_remainder
         if padded and not spec.has_labels:
             raise ValueError(
@@ -377,7 +351,7 @@ class ManifestDataset(keras.utils.PyDataset):
         if keras_shard == self._keras_shard:
             return
         old = self._stream
-        if self._epoch_start is not None or old.position or old.epoch_offset(old.epoch):
+        if self._epochs.driven or old.position or old.epoch_offset(old.epoch):
             raise ValueError(
                 "Keras's distribution changed in the middle of an epoch of this dataset "
                 f"(Keras's data shard: {self._keras_shard} when the epoch began, "
@@ -386,7 +360,8 @@ class ManifestDataset(keras.utils.PyDataset):
         self._plan_shards(keras_shard)
         self._stream.seek(old.epoch)
         self._source.pad_to = self._pad_to
-        self._prefetcher.reset()
+        self._prefetcher.close()
+        self._prefetcher = self._new_prefetcher()
 
     def _host_index(self, index):
         """This process's batch of `ds[index]` outside an epoch.
@@ -410,10 +385,6 @@ class ManifestDataset(keras.utils.PyDataset):
                 f"Received: index={index}"
             )
         return index // count
-
-    def _x_shape(self, sample_shape):
-        """The shape each sample is given in a batch; `None` keeps the loaded shape."""
-        return None
 
     # -- the arguments, as given --------------------------------------------
 
@@ -451,67 +422,36 @@ class ManifestDataset(keras.utils.PyDataset):
         per epoch, in an order that depends only on `seed`.
         """
         index = self._host_index(index)
-        if self._epoch_start is not None:
-            return self._serve(self._stream.next(), ahead=True)
-        self._indexed = True
-        return self._serve((self._stream.epoch, index))
+        stream = self._stream
+        if self._epochs.driven:
+            return self._serve(stream.plan(*stream.next()), ahead=True)
+        self._epochs.indexed = True
+        return self._serve(stream.plan(stream.epoch, index))
 
     def batch_rows(self, index, epoch=None):
         """Manifest row positions of batch `index` of an epoch (by default the current one)."""
         index = self._stream.check_index(index)
         return self._stream.rows(self._stream.epoch if epoch is None else epoch, index)
 
-    def _serve(self, key, ahead=False):
-        """Batch `key = (epoch, index)`, through the batch source; loaded ahead with `ahead`."""
-        epoch, index = key
-        rows, positions = self._stream.rows(epoch, index), self._stream.positions(epoch, index)
-        if ahead and self._prefetch_depth and not self._source.from_memory:
-            loaded = self._prefetcher.get(key, self._stream.upcoming(self._prefetch_depth))
-        else:
-            loaded = self._source.load(rows, where=(epoch, positions))
-        first = int(positions[0]) if len(positions) else 0
-        encoded = self._source.targets_for(self._stream.order(epoch), first, first + len(rows))
+    def _serve(self, plan, ahead=False):
+        """The batch of `plan`: taken from the prefetcher (with `ahead`, when it loaded it
+        ahead) or loaded now, then assembled. The one way a batch is served."""
+        source = self._source
         try:
-            batch, skipped = self._source.assemble(rows, loaded, encoded, key, where=(epoch, first))
+            loaded = None
+            if ahead and self._prefetch_depth and not source.from_memory:
+                upcoming = self._stream.upcoming(self._prefetch_depth)
+                loaded = self._prefetcher.take(plan.key, upcoming)
+            if loaded is None:
+                loaded = source.load(plan)
+            batch, skipped = source.assemble(plan, loaded)
         except SampleError:
             self.close()  # training stops here: leave no loading thread or process behind
             raise
-        for error in skipped:
-            self._record_skipped(error, key)
-        self._record_served(key, rows, loaded)
+        if skipped:
+            self._skipped.record(skipped, plan.key)
+        self._served.record(plan, [position for position, _ in loaded.failures])
         return batch
-
-    def _record_served(self, key, rows, loaded):
-        epoch, index = key
-        served = self._served.get(epoch)
-        if served is None:
-            served = self._served[epoch] = {}
-            for old in [e for e in self._served if e < epoch - 1]:
-                del self._served[old]  # two epochs are kept
-        if index not in served:  # a batch read twice (to build a model) counts once
-            failed = [position for position, _ in loaded[1]] if isinstance(loaded, tuple) else []
-            served[index] = np.delete(rows, failed) if failed else rows
-
-    def _load_ahead(self, key):
-        """Loads batch `key` in a prefetching thread (the whole batch in that thread)."""
-        positions = self._stream.positions(*key)  # in the epoch's order: they seed transforms
-        return self._source.load(self._stream.rows(*key), split=False, where=(key[0], positions))
-
-    def _record_skipped(self, error, key):
-        seen = (key[0], error.path, error.line)
-        if seen in self._skipped_keys:
-            return  # read twice in one epoch (Keras reads a batch to build the model)
-        self._skipped_keys.add(seen)
-        self.skipped.append(
-            {
-                "epoch": key[0],
-                "batch": key[1],
-                "line": error.line,
-                "id": error.id,
-                "path": error.path,
-                "reason": error.reason,
-            }
-        )
 
     def __iter__(self):
         """Yields the rest of the current epoch, in the dataset's order, then moves on.
@@ -523,46 +463,16 @@ class ManifestDataset(keras.utils.PyDataset):
         return _one_epoch(self, self._stream.batches_in(self.epoch) - self.position)
 
     def on_epoch_begin(self):
-        self._epoch_start = (self._stream.epoch, self._stream.position)
+        self._epochs.begin(self._stream)
 
     def on_epoch_end(self):
         self._end_epoch(epoch_end_kind(self))
 
     def _end_epoch(self, kind):
-        """Ends an epoch; `kind` says who ended it (`kdataset.training.driving.epoch_end_kind`).
-
-        - An epoch begun with `on_epoch_begin` has moved the stream by the
-          batches it served. Keras abandons one in `EpochIterator.reset` after
-          reading a batch only to build the model: the stream goes back to
-          where that epoch began, so the batch is served again, for training.
-        - Your own loop over `ds[0] ... ds[len(ds) - 1]` ends with
-          `on_epoch_end()`: the stream moves to the next epoch. Keras's calls
-          outside an epoch (before the first one) move nothing.
-        """
-        start, self._epoch_start = self._epoch_start, None
-        if start is not None:
-            if kind == "abandon":
-                self._stream.seek(*start)
-        elif self._indexed and kind == "user":
-            self._stream.seek(self._stream.epoch + 1)
+        """Ends an epoch; `kind` says who ended it (`kdataset.training.driving.epoch_end_kind`)."""
+        if self._epochs.end(self._stream, kind):
             self._prefetcher.reset()
-        self._indexed = False
-        self._warn_skipped()
-
-    def _warn_skipped(self):
-        skipped = len(self.skipped) - self._skipped_reported
-        if not skipped:
-            return
-        self._skipped_reported = len(self.skipped)
-        first = self.skipped[-skipped]
-        warnings.warn(
-            f"{skipped} sample{'s' if skipped != 1 else ''} could not be loaded and "
-            f"{'were' if skipped != 1 else 'was'} skipped (`on_error='skip'`); the first: "
-            f"{first['line']}, path {first['path']!r}: {first['reason']}. "
-            "`ds.skipped` lists them all.",
-            SkippedSamplesWarning,
-            stacklevel=3,
-        )
+        self._skipped.warn()
 
     # -- position, state and resuming ----------------------------------------
 
@@ -624,8 +534,7 @@ class ManifestDataset(keras.utils.PyDataset):
         two epochs are kept.
         """
         epoch = self.epoch if epoch is None else check_int("epoch", epoch, 0)
-        rows = list(self._served.get(epoch, {}).values())
-        return str(self._digest(np.concatenate(rows) if rows else np.zeros(0, np.int64)))
+        return str(self._digest(self._served.rows(epoch)))
 
     def epoch_digest(self, epoch=None):
         """The digest of the ids that all hosts together serve in `epoch`: every row of the
@@ -710,10 +619,6 @@ class ManifestDataset(keras.utils.PyDataset):
         )
 
 
-class SkippedSamplesWarning(UserWarning):
-    """Samples were skipped with `on_error='skip'`; `ds.skipped` lists them."""
-
-
 def _one_epoch(dataset, count, _finalizing=sys.is_finalizing):
     """`count` batches of `dataset`, between its `on_epoch_begin` and `on_epoch_end`.
 
@@ -772,10 +677,11 @@ class _RestOfEpoch(keras.utils.PyDataset):
                 f"Batch index out of range: expected 0 <= index < {len(self)}. "
                 f"Received: index={index}"
             )
-        if dataset._epoch_start is not None:
-            return dataset._serve(dataset._stream.next(), ahead=True)
+        stream = dataset._stream
+        if dataset._epochs.driven:
+            return dataset._serve(stream.plan(*stream.next()), ahead=True)
         epoch, start = self._start
-        return dataset._serve((epoch, start + index // self._keras_count()))
+        return dataset._serve(stream.plan(epoch, start + index // self._keras_count()))
 
     def __iter__(self):
         return _one_epoch(self, self._host_batches())
