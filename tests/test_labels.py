@@ -451,3 +451,10 @@ def test_label_memory_grows_with_rows_not_rows_times_classes(tmp_path, mode):
     assert [known[j] for j in y.argmax(axis=1)] == [labels[r] for r in ds.batch_rows(0)]
     # One float32 row per sample and class would be 360 MB; indices are 12 KB.
     assert peak < 40 * 2**20, peak
+
+
+def test_classes_that_are_not_real_numbers_sort_as_text():
+    from kdataset.labels.encoding import sort_classes
+
+    assert sort_classes([3, 1 + 2j]) == [(1 + 2j), 3]  # "(1+2j)" < "3"
+    assert sort_classes(["10", 2, "3"]) == [2, "3", "10"]

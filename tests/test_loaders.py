@@ -245,3 +245,15 @@ def test_antialias_decodes_large_jpegs_reduced_then_averages_areas(tmp_path):
         assert got.shape == want.shape == (180, 240, 3 if color_mode == "rgb" else 1)
         assert 0 < np.abs(got - want).mean() < 1
         np.testing.assert_array_equal(fast(medium), full(medium))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_npy_loads_into_a_view_of_a_batch(tmp_path, order):
+    # A column slice of a batch array is not contiguous: it is filled all the same.
+    path = str(tmp_path / "x.npy")
+    value = np.array(np.arange(6, dtype=np.float32).reshape(3, 2), order=order)
+    np.save(path, value)
+    batch = np.zeros((3, 4), np.float32)
+    kd.NpyLoader().load_into(path, batch[:, :2])
+    np.testing.assert_array_equal(batch[:, :2], value)
+    assert not batch[:, 2:].any()

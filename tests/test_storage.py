@@ -682,3 +682,17 @@ def test_a_server_that_freezes_mid_epoch_stops_training_within_the_deadline():
     assert error.path in str(error) and "line" in str(error)
     assert "no answer from the storage in time" in str(error)
     assert_no_credentials(error)
+
+
+def test_a_path_like_manifest_that_names_a_url_is_read_through_fsspec():
+    import fsspec
+
+    class Place:
+        def __fspath__(self):
+            return "memory://kdataset-pathlike/m.csv"
+
+    fsspec.filesystem("memory").pipe("/kdataset-pathlike/m.csv", b"id,label\n1,a\n2,b\n")
+    from kdataset.io.manifest import Manifest
+
+    rows = Manifest(Place(), id_column="id", label_column="label", require_paths=False)
+    assert rows.ids == ["1", "2"]

@@ -6,20 +6,50 @@ import json
 import math
 import numbers
 import os
+from collections.abc import Hashable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Self, SupportsFloat, TypeAlias, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 
 from kdataset.cells import is_missing, native
 from kdataset.errors import listing, plural
 
+if TYPE_CHECKING:
+    from kdataset.labels.fields import LabelMode
+
 _FORMAT = "kdataset.LabelEncoder"
 _FORMAT_VERSION = 1
 
+Label: TypeAlias = Hashable
+"""A class name: any hashable cell value (a string, an integer, ...)."""
 
-def _as_number(value):
+SampleLabels: TypeAlias = Label | Iterable[Label]
+"""The label of one sample: a class name, or for multi-label data a list of them, one
+string split on the encoder's `separator`, or a missing value (no label)."""
+
+Rows: TypeAlias = npt.NDArray[np.integer] | Sequence[int]
+"""Positions of rows, such as those of one batch."""
+
+Tensor: TypeAlias = Any
+"""A tensor of the active Keras backend (`jax.Array`, `tf.Tensor`, `torch.Tensor`, or a
+NumPy array): Keras gives no one type for it."""
+
+
+class LabelEncoderConfig(TypedDict):
+    """`LabelEncoder.get_config()`: the encoder as plain, JSON-safe data."""
+
+    format: str
+    version: int
+    classes: list[Label]
+    multi_label: bool
+    separator: str | None
+
+
+def _as_number(value: object) -> float | None:
     if isinstance(value, bool | np.bool_):
         return None
-    if isinstance(value, numbers.Number):
+    if isinstance(value, numbers.Number) and isinstance(value, SupportsFloat):  # not complex
         return float(value)
     if isinstance(value, str):
         try:
@@ -30,7 +60,7 @@ def _as_number(value):
     return None
 
 
-def sort_classes(values):
+def sort_classes(values: Iterable[Label]) -> list[Label]:
     """Class names in the order kdataset gives them indices.
 
     Numbers (and strings that are numbers) sort numerically, so `2` comes before
@@ -75,7 +105,12 @@ class LabelEncoder:
     ['cat', 'dog']
     """
 
-    def __init__(self, classes=None, multi_label=False, separator=None):
+    def __init__(
+        self,
+        classes: Iterable[Label] | None = None,
+        multi_label: bool = False,
+        separator: str | None = None,
+    ) -> None:
         if separator is not None and not (isinstance(separator, str) and separator):
             raise ValueError(
                 "Invalid `separator`: expected a non-empty string or None. "
@@ -83,24 +118,23 @@ class LabelEncoder:
             )
         self.multi_label = bool(multi_label or separator is not None)
         self.separator = separator
-        self._classes = None
-        self._index = None
+        self._classes: list[Label] | None = None
+        self._index: dict[Label, int] | None = None
         if classes is not None:
             self._set_classes(list(classes), source="`classes`")
 
     # -- fitting ---------------------------------------------------------
 
-    def _set_classes(self, classes, source):
-        classes = [native(c) for c in classes]
-        if not classes:
+    def _set_classes(self, classes: Iterable[Label], source: str) -> None:
+        names = [native(c) for c in classes]
+        if not names:
             raise ValueError(f"Invalid {source}: expected at least one class. Received: []")
-        missing = [c for c in classes if is_missing(c)]
+        missing = [c for c in names if is_missing(c)]
         if missing:
-            raise ValueError(
-                f"Invalid {source}: class names cannot be empty. Received: {classes!r}"
-            )
-        seen, duplicates = set(), []
-        for c in classes:
+            raise ValueError(f"Invalid {source}: class names cannot be empty. Received: {names!r}")
+        seen: set[Label] = set()
+        duplicates: list[Label] = []
+        for c in names:
             if c in seen:
                 duplicates.append(c)
             seen.add(c)
@@ -108,10 +142,10 @@ class LabelEncoder:
             raise ValueError(
                 f"Invalid {source}: class names must be distinct. Repeated: {listing(duplicates)}"
             )
-        self._classes = classes
-        self._index = {c: i for i, c in enumerate(classes)}
+        self._classes = names
+        self._index = {c: i for i, c in enumerate(names)}
 
-    def split(self, label):
+    def split(self, label: SampleLabels) -> list[Label]:
         """The list of class names one sample carries (multi-label encoders)."""
         if isinstance(label, str):
             if self.separator is None:
@@ -123,12 +157,12 @@ class LabelEncoder:
             return []
         return [native(label)]
 
-    def _flat(self, labels):
+    def _flat(self, labels: Iterable[SampleLabels]) -> list[Label]:
         if self.multi_label:
             return [name for label in labels for name in self.split(label)]
         return [native(label) for label in labels]
 
-    def fit(self, labels):
+    def fit(self, labels: Iterable[SampleLabels]) -> Self:
         """Learns the classes from labels, or checks them against given classes.
 
         Args:
@@ -164,50 +198,52 @@ class LabelEncoder:
             self._check_known(flat)
         return self
 
-    def _check_known(self, names):
+    def _check_known(self, names: Iterable[Label]) -> None:
         unknown = self.unknown(names)
         if unknown:
             raise ValueError(
                 f"Unknown {plural(len(unknown), 'label')}: {listing(unknown)}. "
-                f"Known classes: {listing(self._classes)}"
+                f"Known classes: {listing(self._require_fitted()[0])}"
             )
 
     # -- using -----------------------------------------------------------
 
-    def _require_fitted(self):
-        if self._classes is None:
+    def _require_fitted(self) -> tuple[list[Label], dict[Label, int]]:
+        """The classes and the index of each; a `ValueError` if there are none yet."""
+        if self._classes is None or self._index is None:
             raise ValueError(
                 "This LabelEncoder has no classes yet: call `fit(labels)` first or pass `classes=`."
             )
+        return self._classes, self._index
 
     @property
-    def is_fitted(self):
+    def is_fitted(self) -> bool:
         """Whether the encoder has classes (given, learnt with `fit`, or loaded)."""
         return self._classes is not None
 
-    def unknown(self, names):
+    def unknown(self, names: Iterable[Label]) -> list[Label]:
         """The names among `names` that are not classes, each once, in order."""
-        self._require_fitted()
-        return [n for n in dict.fromkeys(names) if n not in self._index]
+        _, index = self._require_fitted()
+        return [n for n in dict.fromkeys(names) if n not in index]
 
     @property
-    def classes(self):
+    def classes(self) -> list[Label]:
         """Class names in index order."""
-        self._require_fitted()
-        return list(self._classes)
+        classes, _ = self._require_fitted()
+        return list(classes)
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         """How many classes there are."""
         return len(self.classes)
 
-    def index(self, name):
+    def index(self, name: Label) -> int:
         """The index of one class name."""
-        self._require_fitted()
+        _, index = self._require_fitted()
         self._check_known([native(name)])
-        return self._index[native(name)]
+        return index[native(name)]
 
-    def encode(self, labels):
+    def encode(self, labels: Iterable[SampleLabels]) -> np.ndarray:
         """Class indices for single-label data, multi-hot rows for multi-label data.
 
         Args:
@@ -222,21 +258,21 @@ class LabelEncoder:
         Raises:
             ValueError: a label is not one of `classes`.
         """
-        self._require_fitted()
+        _, class_index = self._require_fitted()
         labels = list(labels)
         if self.multi_label:
             rows = [self.split(label) for label in labels]
             self._check_known([n for row in rows for n in row])
             hot = np.zeros((len(rows), self.num_classes), dtype=np.float32)
             for i, row in enumerate(rows):
-                hot[i, [self._index[n] for n in row]] = 1.0
+                hot[i, [class_index[n] for n in row]] = 1.0
             return hot
         lookup = {label: native(label) for label in dict.fromkeys(labels)}
         self._check_known(list(lookup.values()))
-        index = {label: self._index[name] for label, name in lookup.items()}
+        index = {label: class_index[name] for label, name in lookup.items()}
         return np.fromiter((index[label] for label in labels), dtype=np.int32, count=len(labels))
 
-    def one_hot(self, labels):
+    def one_hot(self, labels: Iterable[SampleLabels]) -> Tensor:
         """One-hot rows through `keras.ops`, as a tensor of the active backend.
 
         Args:
@@ -250,7 +286,7 @@ class LabelEncoder:
         indices = self.encode(labels)
         return Targets("categorical", self.num_classes, indices).tensor(np.arange(len(indices)))
 
-    def multi_hot(self, labels):
+    def multi_hot(self, labels: Iterable[SampleLabels]) -> Tensor:
         """Multi-hot rows through `keras.ops`, as a tensor of the active backend.
 
         Args:
@@ -270,7 +306,9 @@ class LabelEncoder:
             targets = Targets("multi_hot", self.num_classes, self.encode(labels), offsets)
         return targets.tensor(np.arange(len(labels)))
 
-    def decode(self, encoded, threshold=0.5):
+    def decode(
+        self, encoded: npt.ArrayLike | Tensor, threshold: float = 0.5
+    ) -> list[Label] | list[list[Label]]:
         """Class names from indices, one-hot rows or predicted probabilities.
 
         Args:
@@ -285,7 +323,7 @@ class LabelEncoder:
             A list of class names (single-label), or of lists of class names
             (multi-label).
         """
-        self._require_fitted()
+        classes, _ = self._require_fitted()
         array = _to_numpy(encoded)
         if array.ndim == 2:
             if array.shape[1] != self.num_classes:
@@ -294,9 +332,7 @@ class LabelEncoder:
                     f"one per class. Received shape {array.shape}"
                 )
             if self.multi_label:
-                return [
-                    [self._classes[j] for j in np.flatnonzero(row >= threshold)] for row in array
-                ]
+                return [[classes[j] for j in np.flatnonzero(row >= threshold)] for row in array]
             indices = array.argmax(axis=1)
         elif array.ndim == 1:
             if array.size and not np.issubdtype(array.dtype, np.integer):
@@ -318,24 +354,24 @@ class LabelEncoder:
                 f"(n, num_classes). Received shape {array.shape}"
             )
         if self.multi_label:
-            return [[self._classes[i]] for i in indices]
-        return [self._classes[i] for i in indices]
+            return [[classes[i]] for i in indices]
+        return [classes[i] for i in indices]
 
     # -- saving ----------------------------------------------------------
 
-    def get_config(self):
+    def get_config(self) -> LabelEncoderConfig:
         """The encoder as plain data (JSON-safe)."""
-        self._require_fitted()
+        classes, _ = self._require_fitted()
         return {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
-            "classes": list(self._classes),
+            "classes": list(classes),
             "multi_label": self.multi_label,
             "separator": self.separator,
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: LabelEncoderConfig) -> Self:
         """Rebuilds an encoder from `get_config()` output."""
         if not isinstance(config, dict) or "classes" not in config:
             raise ValueError(
@@ -348,24 +384,24 @@ class LabelEncoder:
             separator=config.get("separator"),
         )
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the encoder as readable JSON, to ship beside a model."""
         with open(os.fspath(path), "w", encoding="utf-8") as f:
             json.dump(self.get_config(), f, indent=2, ensure_ascii=False)
             f.write("\n")
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike[str]) -> Self:
         """Reads an encoder written by `save`."""
-        path = os.fspath(path)
+        file = os.fspath(path)
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(file, encoding="utf-8") as f:
                 config = json.load(f)
         except json.JSONDecodeError as e:
-            raise ValueError(f"Invalid label encoder file {path!r}: not JSON ({e})") from None
+            raise ValueError(f"Invalid label encoder file {file!r}: not JSON ({e})") from None
         return cls.from_config(config)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, LabelEncoder)
             and self._classes == other._classes
@@ -373,13 +409,13 @@ class LabelEncoder:
             and self.separator == other.separator
         )
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         classes = "unfitted" if self._classes is None else f"classes={self._classes!r}"
         extra = ", multi_label=True" if self.multi_label else ""
         return f"LabelEncoder({classes}{extra})"
 
 
-def _to_numpy(x):
+def _to_numpy(x: npt.ArrayLike | Tensor) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
     if hasattr(x, "__array__") or isinstance(x, list | tuple):
@@ -389,7 +425,8 @@ def _to_numpy(x):
             pass
     import keras
 
-    return keras.ops.convert_to_numpy(x)
+    array: np.ndarray = keras.ops.convert_to_numpy(x)
+    return array
 
 
 class Targets:
@@ -409,20 +446,30 @@ class Targets:
         offsets: Multi-label only: row `i` holds `indices[offsets[i]:offsets[i + 1]]`.
     """
 
-    def __init__(self, mode, num_classes, indices, offsets=None):
+    def __init__(
+        self,
+        mode: LabelMode,
+        num_classes: int,
+        indices: npt.ArrayLike,
+        offsets: npt.ArrayLike | None = None,
+    ) -> None:
         self.mode = mode
         self.num_classes = int(num_classes)
-        self.indices = np.ascontiguousarray(indices, dtype=np.int32)
-        self.offsets = None if offsets is None else np.ascontiguousarray(offsets, dtype=np.int64)
+        self.indices: npt.NDArray[np.int32] = np.ascontiguousarray(indices, dtype=np.int32)
+        self.offsets: npt.NDArray[np.int64] | None = (
+            None if offsets is None else np.ascontiguousarray(offsets, dtype=np.int64)
+        )
 
     @classmethod
-    def from_labels(cls, encoder, labels, mode):
+    def from_labels(
+        cls, encoder: LabelEncoder, labels: Iterable[SampleLabels], mode: LabelMode
+    ) -> Self:
         """Targets for `labels` (one per row) with a fitted `LabelEncoder`."""
         if mode != "multi_hot":
             return cls(mode, encoder.num_classes, encoder.encode(labels))
         rows = [encoder.split(label) for label in labels]
         encoder._check_known([n for row in rows for n in row])
-        index = encoder._index
+        _, index = encoder._require_fitted()
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum([len(row) for row in rows], out=offsets[1:])
         flat = np.fromiter(
@@ -431,30 +478,35 @@ class Targets:
         return cls(mode, encoder.num_classes, flat, offsets)
 
     @classmethod
-    def from_matrix(cls, hot):
+    def from_matrix(cls, hot: npt.ArrayLike) -> Self:
         """Multi-hot targets from a `(rows, classes)` array of 0/1."""
-        rows, columns = np.nonzero(np.asarray(hot))
-        offsets = np.zeros(len(hot) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=len(hot)), out=offsets[1:])
-        return cls("multi_hot", np.shape(hot)[1], columns, offsets)
+        matrix = np.asarray(hot)
+        rows, columns = np.nonzero(matrix)
+        offsets = np.zeros(len(matrix) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(matrix)), out=offsets[1:])
+        return cls("multi_hot", np.shape(matrix)[1], columns, offsets)
 
     @property
-    def multi_label(self):
+    def multi_label(self) -> bool:
         return self.offsets is not None
 
-    def classes_of(self, rows):
+    def classes_of(self, rows: Rows) -> npt.NDArray[np.int32]:
         """Multi-label: the class indices of `rows`, as a `(len(rows), widest)` array
         padded with `num_classes` (one past the last class)."""
-        rows = np.asarray(rows)
-        starts = self.offsets[rows]
-        counts = self.offsets[rows + 1] - starts
-        padded = np.full((len(rows), int(counts.max(initial=0)) or 1), self.num_classes, np.int32)
-        row = np.repeat(np.arange(len(rows)), counts)
+        if self.offsets is None:
+            raise TypeError("`classes_of` is for multi-label targets; these are single-label")
+        positions = np.asarray(rows)
+        starts = self.offsets[positions]
+        counts = self.offsets[positions + 1] - starts
+        padded = np.full(
+            (len(positions), int(counts.max(initial=0)) or 1), self.num_classes, np.int32
+        )
+        row = np.repeat(np.arange(len(positions)), counts)
         column = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
         padded[row, column] = self.indices[np.repeat(starts, counts) + column]
         return padded
 
-    def encode(self, rows):
+    def encode(self, rows: Rows) -> np.ndarray:
         """The `y` of a batch of rows, as NumPy.
 
         `int32 (n,)` for `"int"`, `float32 (n, 1)` for `"binary"`, `float32
@@ -469,7 +521,7 @@ class Targets:
 
         return np.ascontiguousarray(keras.ops.convert_to_numpy(self.tensor(rows)), dtype=np.float32)
 
-    def tensor(self, rows):
+    def tensor(self, rows: Rows) -> Tensor:
         """One-hot (`"categorical"`) or multi-hot rows as a `float32` tensor of the backend."""
         import keras
 
@@ -481,14 +533,14 @@ class Targets:
         encoded = keras.ops.multi_hot(self.classes_of(rows), self.num_classes + 1, dtype="float32")
         return encoded[:, : self.num_classes]
 
-    def digest(self):
+    def digest(self) -> bytes:
         """Bytes that identify the targets, for fingerprints."""
         parts = [self.mode.encode(), str(self.num_classes).encode(), self.indices.tobytes()]
         if self.offsets is not None:
             parts.append(self.offsets.tobytes())
         return b"\0".join(parts)
 
-    def balanced_weights(self):
+    def balanced_weights(self) -> npt.NDArray[np.float32]:
         """`sample_weights` of the rows, computed without a rows x classes matrix."""
         if self.offsets is None:
             offsets = np.arange(len(self.indices) + 1, dtype=np.int64)
@@ -497,7 +549,9 @@ class Targets:
         return _balanced(offsets, self.indices, self.num_classes)
 
 
-def _balanced(offsets, indices, num_classes):
+def _balanced(
+    offsets: npt.NDArray[np.int64], indices: npt.NDArray[np.int32], num_classes: int
+) -> npt.NDArray[np.float32]:
     """Per row, the mean balanced weight of its classes (1 for a row with none)."""
     rows = len(offsets) - 1
     counts = np.bincount(indices, minlength=num_classes)
@@ -513,11 +567,12 @@ def _balanced(offsets, indices, num_classes):
     return out.astype(np.float32)
 
 
-def continuous_values(values):
+def continuous_values(values: Sequence[Label]) -> str:
     """Why labels look like a measurement rather than classes (numbers with
     fractions), or `""`. Whole numbers may be class codes: they pass."""
     try:
-        numbers = np.array([float(v) for v in values])
+        # Any label is tried: the TypeError of one `float` does not take says it is no number.
+        numbers = np.array([float(v) for v in values])  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return ""
     if not np.isfinite(numbers).all():
@@ -528,7 +583,9 @@ def continuous_values(values):
     return ""
 
 
-def class_weights(labels, classes=None):
+def class_weights(
+    labels: Iterable[Label], classes: Sequence[Label] | LabelEncoder | None = None
+) -> dict[int, float]:
     """Balanced class weights, as scikit-learn's `compute_class_weight("balanced")`.
 
     `n_samples / (n_classes * count)` per class, so rare classes weigh more.
@@ -568,7 +625,9 @@ def class_weights(labels, classes=None):
     return balanced_class_weights(encoder.encode(labels), encoder)
 
 
-def balanced_class_weights(indices, encoder):
+def balanced_class_weights(
+    indices: npt.NDArray[np.integer], encoder: LabelEncoder
+) -> dict[int, float]:
     """`class_weights` from class indices: `{class_index: weight}`."""
     counts = np.bincount(indices, minlength=encoder.num_classes)
     empty = [encoder.classes[i] for i in np.flatnonzero(counts == 0)]
@@ -580,7 +639,10 @@ def balanced_class_weights(indices, encoder):
     return {i: total / (n * int(c)) for i, c in enumerate(counts)}
 
 
-def sample_weights(labels, classes=None):
+def sample_weights(
+    labels: Iterable[SampleLabels] | np.ndarray,
+    classes: Sequence[Label] | LabelEncoder | None = None,
+) -> npt.NDArray[np.float32]:
     """Balanced weights per sample, for single-label or multi-label data.
 
     `fit(class_weight=...)` argmaxes 2-D targets, so with multi-hot labels every
@@ -615,7 +677,9 @@ def sample_weights(labels, classes=None):
         targets = Targets("int", width, array)
     else:
         labels = list(labels)
-        if encoder is None:
+        if isinstance(classes, LabelEncoder):
+            encoder = classes
+        else:
             multi = any(isinstance(v, list | tuple | set) for v in labels)
             encoder = LabelEncoder(classes=classes, multi_label=multi)
         if not encoder.is_fitted:

@@ -9,13 +9,30 @@ all before training starts.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
 
 from kdataset.errors import one_of
 
-LABEL_MODES = ("int", "categorical", "binary", "multi_hot")
+if TYPE_CHECKING:
+    from kdataset.labels.encoding import Label, LabelEncoder
+    from kdataset.loading.loaders import LoaderSpec
+
+LabelMode: TypeAlias = Literal["int", "categorical", "binary", "multi_hot"]
+"""How class labels are encoded in a batch (`label_mode`, `kd.Labels(mode=...)`)."""
+
+LABEL_MODES: tuple[LabelMode, ...] = get_args(LabelMode)
+
+LabelColumn: TypeAlias = str | list[str] | tuple[str, ...]
+"""A column of class labels, or a list of 0/1 columns, one per class (multi-hot)."""
 
 
-def check_label_mode(mode, column, separator, names=("mode", "column", "separator")):
+def check_label_mode(
+    mode: object,
+    column: object,
+    separator: object,
+    names: tuple[str, str, str] = ("mode", "column", "separator"),
+) -> None:
     """The label-mode rules, in one place, for `kd.Labels` and `ManifestDataset`.
 
     Args:
@@ -67,9 +84,9 @@ class Files:
 
     column: str | None = None
     template: str | None = None
-    loader: object = "auto"
+    loader: LoaderSpec = "auto"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if (self.column is None) == (self.template is None):
             raise ValueError(
                 "`kd.Files` reads paths from a `column` or a `template`: pass exactly one. "
@@ -81,11 +98,11 @@ class Files:
                 raise ValueError(f"Invalid `{name}`: expected a string. Received: {value!r}")
 
     @property
-    def columns(self):
+    def columns(self) -> list[str]:
         return [self.column] if self.column is not None else []
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, init=False)
 class Numbers:
     """Numeric columns, as `float32`: features for an input, or regression targets.
 
@@ -103,20 +120,20 @@ class Numbers:
     ['age', 'weight']
     """
 
-    columns: object
+    columns: list[str]
 
-    def __post_init__(self):
-        columns = [self.columns] if isinstance(self.columns, str) else self.columns
+    def __init__(self, columns: str | Sequence[str]) -> None:
+        names = [columns] if isinstance(columns, str) else columns
         if (
-            not isinstance(columns, list | tuple)
-            or not columns
-            or not all(isinstance(c, str) for c in columns)
+            not isinstance(names, list | tuple)
+            or not names
+            or not all(isinstance(c, str) for c in names)
         ):
             raise ValueError(
                 "Invalid `columns`: expected a column name or a non-empty list of them. "
-                f"Received: {self.columns!r}"
+                f"Received: {columns!r}"
             )
-        object.__setattr__(self, "columns", list(columns))
+        object.__setattr__(self, "columns", list(names))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,23 +153,26 @@ class Labels:
     'int'
     """
 
-    column: object = "label"
-    mode: str = "categorical"
+    column: LabelColumn = "label"
+    mode: LabelMode = "categorical"
     separator: str | None = None
-    classes: object = None
+    classes: Sequence[Label] | LabelEncoder | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_label_mode(self.mode, self.column, self.separator)
 
     @property
-    def columns(self):
+    def columns(self) -> list[str]:
         return list(self.column) if isinstance(self.column, list | tuple) else [self.column]
 
+
+Field: TypeAlias = Files | Numbers | Labels
+"""What a named input or output of a batch reads: `kd.Files`, `kd.Numbers` or `kd.Labels`."""
 
 FIELDS = (Files, Numbers, Labels)
 
 
-def named(value, argument):
+def named(value: object, argument: str) -> tuple[dict[str | None, Field], bool]:
     """`{name: field}` and whether the batch holds a dict, for `inputs`/`outputs`.
 
     A single field is the batch's array itself (name `None`); a dict names

@@ -13,29 +13,52 @@ Keras's `smart_resize` and the padding of `pad_to_aspect_ratio` is
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from typing import Literal, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
+
+ColorMode: TypeAlias = Literal["rgb", "rgba", "grayscale"]
+"""An image's channels once loaded: `"rgb"` (3), `"rgba"` (4) or `"grayscale"` (1)."""
+
+Region: TypeAlias = tuple[int, int, int, int]
+"""`(y, x, height, width)`: a rectangle of an image, from its top-left pixel."""
 
 # Pillow's mode and simplejpeg's colorspace of each `color_mode`, and its channels.
-COLOR_MODES = {"rgb": ("RGB", "RGB", 3), "rgba": ("RGBA", "RGBA", 4), "grayscale": ("L", "GRAY", 1)}
+COLOR_MODES: dict[ColorMode, tuple[str, str, int]] = {
+    "rgb": ("RGB", "RGB", 3),
+    "rgba": ("RGBA", "RGBA", 4),
+    "grayscale": ("L", "GRAY", 1),
+}
 
 try:
     import simplejpeg
 except ImportError:  # a platform without its wheels: Pillow decodes JPEGs too
     simplejpeg = None
 
+# kdataset.loading._imaging.resize(src, height, width, channels, out, out_height, out_width,
+# window, place, nearest).
+_Resize: TypeAlias = Callable[
+    [npt.NDArray[np.uint8], int, int, int, npt.NDArray[np.float32], int, int, Region, Region, bool],
+    None,
+]
+
+_resize_c: _Resize | None
 try:
     from kdataset.loading._imaging import resize as _resize_c
 except ImportError:  # built without a C compiler
     _resize_c = None
 
 
-def is_jpeg(data):
+def is_jpeg(data: bytes) -> bool:
     """Whether `data` starts as a JPEG file does."""
     return data[:3] == b"\xff\xd8\xff"
 
 
-def decode(data, color_mode, min_size=None):
+def decode(
+    data: bytes, color_mode: ColorMode, min_size: tuple[int, int] | None = None
+) -> npt.NDArray[np.uint8]:
     """Decodes image file bytes into a `uint8` array `(height, width, channels)`.
 
     Args:
@@ -52,9 +75,10 @@ def decode(data, color_mode, min_size=None):
     if simplejpeg is not None and is_jpeg(data):
         try:
             height, width = _reduced_size(data, min_size) if min_size else (0, 0)
-            return simplejpeg.decode_jpeg(
+            decoded: npt.NDArray[np.uint8] = simplejpeg.decode_jpeg(
                 data, colorspace, fastdct=True, min_height=height, min_width=width
             )
+            return decoded
         except ValueError:
             pass  # a JPEG libjpeg-turbo refuses here (CMYK, say): Pillow tries
     from PIL import Image, UnidentifiedImageError
@@ -72,7 +96,7 @@ def decode(data, color_mode, min_size=None):
     return array.reshape(*array.shape[:2], channels)
 
 
-def decode_mask(data):
+def decode_mask(data: bytes) -> npt.NDArray[np.uint8]:
     """Decodes a segmentation mask's file bytes into a `uint8` array `(height, width, 1)`
     of class indices.
 
@@ -110,7 +134,7 @@ def decode_mask(data):
     return array.reshape(*array.shape[:2], 1)
 
 
-def _reduced_size(data, min_size):
+def _reduced_size(data: bytes, min_size: tuple[int, int]) -> tuple[int, int]:
     """The `(height, width)` of a JPEG decoded at 1/2, 1/4 or 1/8 but at least `min_size`;
     `(0, 0)` to decode it in full."""
     height, width = simplejpeg.decode_jpeg_header(data)[:2]
@@ -121,7 +145,7 @@ def _reduced_size(data, min_size):
     return 0, 0
 
 
-def _gray(rgb):
+def _gray(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """Grey levels of an RGB image as TensorFlow's `decode_png(channels=1)` gives them.
 
     libpng's `png_set_rgb_to_gray(0.299, 0.587)` in its fixed-point arithmetic
@@ -133,7 +157,7 @@ def _gray(rgb):
     return np.where((r == g) & (g == b), rgb[..., 0], gray)
 
 
-def crop_window(height, width, target_height, target_width):
+def crop_window(height: int, width: int, target_height: int, target_width: int) -> Region:
     """`(y, x, h, w)`: the largest centred window of the target's aspect ratio.
 
     Keras's `smart_resize` (as `image_dataset_from_directory` runs it with
@@ -149,7 +173,7 @@ def crop_window(height, width, target_height, target_width):
     return y, x, crop_height, crop_width
 
 
-def pad_place(height, width, target_height, target_width):
+def pad_place(height: int, width: int, target_height: int, target_width: int) -> Region:
     """`(y, x, h, w)`: where the resized image goes in the target, padded around.
 
     `tf.image.resize_with_pad`, in its float32 arithmetic.
@@ -162,7 +186,13 @@ def pad_place(height, width, target_height, target_width):
     return y, x, max(1, int(np.floor(resized_height))), max(1, int(np.floor(resized_width)))
 
 
-def resize_into(src, out, window=None, place=None, nearest=False):
+def resize_into(
+    src: npt.NDArray[np.uint8],
+    out: npt.NDArray[np.float32],
+    window: Region | None = None,
+    place: Region | None = None,
+    nearest: bool = False,
+) -> None:
     """Resizes `src[window]` into `out[place]`, as `tf.image.resize` does.
 
     Args:
@@ -174,16 +204,19 @@ def resize_into(src, out, window=None, place=None, nearest=False):
         nearest: Nearest-neighbour instead of bilinear.
     """
     height, width, channels = src.shape
+    out_height, out_width = out.shape[:2]
     window = window or (0, 0, height, width)
-    place = place or (0, 0, *out.shape[:2])
+    place = place or (0, 0, out_height, out_width)
     if _resize_c is not None and out.flags.c_contiguous:
         src = np.ascontiguousarray(src)
-        _resize_c(src, height, width, channels, out, *out.shape[:2], window, place, nearest)
+        _resize_c(src, height, width, channels, out, out_height, out_width, window, place, nearest)
     else:
         _resize_numpy(src, out, window, place, nearest)
 
 
-def _weights(out_size, in_size):
+def _weights(
+    out_size: int, in_size: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float32]]:
     """TensorFlow's bilinear weights (half-pixel centres): lower, upper, lerp."""
     scale = np.float32(in_size) / np.float32(out_size)
     position = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
@@ -193,13 +226,20 @@ def _weights(out_size, in_size):
     return lower, upper, (position - floor).astype(np.float32)
 
 
-def _nearest(out_size, in_size):
+def _nearest(out_size: int, in_size: int) -> npt.NDArray[np.intp]:
     scale = np.float32(in_size) / np.float32(out_size)
     position = np.floor((np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale)
-    return np.clip(position, 0, in_size - 1).astype(np.intp)
+    index: npt.NDArray[np.intp] = np.clip(position, 0, in_size - 1).astype(np.intp)
+    return index
 
 
-def _resize_numpy(src, out, window, place, nearest):
+def _resize_numpy(
+    src: npt.NDArray[np.uint8],
+    out: npt.NDArray[np.float32],
+    window: Region,
+    place: Region,
+    nearest: bool,
+) -> None:
     wy, wx, wh, ww = window
     py, px, ph, pw = place
     image = src[wy : wy + wh, wx : wx + ww]

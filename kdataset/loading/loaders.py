@@ -9,23 +9,47 @@ system call puts the header and the data where they belong.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
+from collections.abc import Callable, Sequence
+from typing import BinaryIO, Literal, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from kdataset.errors import SampleError, one_of
 from kdataset.loading import imaging
-from kdataset.loading.imaging import COLOR_MODES
+from kdataset.loading.imaging import COLOR_MODES, ColorMode, Region
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
+Shape: TypeAlias = tuple[int, ...]
+"""The shape of one sample, as NumPy gives it."""
 
-def _describe(shape, dtype):
+Failures: TypeAlias = list[tuple[int, SampleError]]
+"""`[(position, SampleError)]`: the samples of a batch that did not load, by position."""
+
+RemoteReads: TypeAlias = Literal["file", "bytes", "npy"]
+"""How a loader's samples are read from object storage (`Loader.remote_reads`)."""
+
+LoaderFunction: TypeAlias = Callable[[str], npt.ArrayLike]
+"""A plain function `fn(path) -> array` used as a loader."""
+
+Interpolation: TypeAlias = Literal[
+    "bilinear", "nearest", "bicubic", "lanczos3", "lanczos", "area", "box", "hamming"
+]
+"""How `ImageLoader` resizes: as `tf.image.resize` (`"bilinear"`, `"nearest"`), or with a
+Pillow filter."""
+
+
+def _describe(shape: Sequence[int], dtype: npt.DTypeLike) -> str:
     return f"shape {tuple(shape)} and dtype {np.dtype(dtype).name}"
 
 
-def check_sample(got_shape, got_dtype, shape, dtype, path):
+def check_sample(
+    got_shape: Sequence[int], got_dtype: np.dtype, shape: Sequence[int], dtype: np.dtype, path: str
+) -> None:
     """Raises `SampleError` unless a sample of `got_shape` and `got_dtype` has the
     expected `shape` and `dtype` (those of the first sample)."""
     if np.dtype(got_dtype).hasobject:
@@ -62,14 +86,14 @@ class Loader:
             object's header and data with ranged requests.
     """
 
-    releases_gil = False
-    storage_dtype = None
-    remote_reads = "file"
+    releases_gil: bool = False
+    storage_dtype: np.dtype | None = None
+    remote_reads: RemoteReads = "file"
 
-    def __call__(self, path):
+    def __call__(self, path: str) -> npt.ArrayLike:
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(path)")
 
-    def array(self, path):
+    def array(self, path: str) -> np.ndarray:
         """`self(path)` as a NumPy array; any failure a `SampleError` naming `path`."""
         try:
             value = self(path)
@@ -85,7 +109,7 @@ class Loader:
                 path=path,
             ) from e
 
-    def probe(self, path):
+    def probe(self, path: str) -> tuple[Shape, np.dtype]:
         """Loads one sample and returns its `(shape, dtype)`."""
         array = self.array(path)
         if array.dtype.hasobject:
@@ -95,14 +119,30 @@ class Loader:
             )
         return tuple(array.shape), array.dtype
 
-    def load_into(self, path, out):
+    def load_into(self, path: str, out: np.ndarray) -> None:
         """Loads one sample into `out`, an array of the expected shape and dtype."""
         array = self.array(path)
         check_sample(array.shape, array.dtype, out.shape, out.dtype, path)
         out[...] = array
 
+    def decode_into(self, path: str, data: bytes, out: np.ndarray | None = None) -> np.ndarray:
+        """For `remote_reads = "bytes"`: decodes the bytes `data` of the file at `path`
+        into `out` (a new array if `None`) and returns it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement decode_into(path, data, out) "
+            "for remote_reads='bytes'"
+        )
 
-def load_each(loader, paths, out, skip=False):
+    def probe_bytes(self, path: str, data: bytes) -> tuple[Shape, np.dtype]:
+        """For `remote_reads = "bytes"`: `probe` of the sample whose file holds `data`."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement probe_bytes(path, data) for remote_reads='bytes'"
+        )
+
+
+def load_each(
+    loader: Loader, paths: Sequence[str], out: np.ndarray, skip: bool = False
+) -> Failures:
     """Loads `paths` into `out[0]`, `out[1]`, ... one `loader.load_into` at a time.
 
     Returns:
@@ -113,14 +153,14 @@ def load_each(loader, paths, out, skip=False):
     return fill_each(paths, lambda j: loader.load_into(paths[j], out[j, ...]), skip)
 
 
-def fill_each(paths, fill, skip=False):
+def fill_each(paths: Sequence[str], fill: Callable[[int], object], skip: bool = False) -> Failures:
     """Calls `fill(j)` for each position of `paths`, collecting what fails.
 
     Returns:
         `[(position, SampleError)]`, an error of another type named by its
         path: the first one only, unless `skip`.
     """
-    failures = []
+    failures: Failures = []
     for j, path in enumerate(paths):
         try:
             fill(j)
@@ -155,16 +195,16 @@ class FunctionLoader(Loader):
     False
     """
 
-    def __init__(self, fn, releases_gil=False):
+    def __init__(self, fn: LoaderFunction, releases_gil: bool = False) -> None:
         if not callable(fn):
             raise TypeError(f"Invalid `fn`: expected a callable. Received: {fn!r}")
         self.fn = fn
         self.releases_gil = bool(releases_gil)
 
-    def __call__(self, path):
+    def __call__(self, path: str) -> npt.ArrayLike:
         return self.fn(path)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"FunctionLoader({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
@@ -173,14 +213,14 @@ class FunctionLoader(Loader):
 _HEADER_LOCK = threading.Lock()
 
 
-def read_npy_header(f, path):
+def read_npy_header(f: BinaryIO, path: str) -> tuple[Shape, bool, np.dtype, int]:
     """`(shape, fortran_order, dtype, header_length)` of an open `.npy` file, or a
     `SampleError` naming `path`. Never unpickles: object arrays are refused."""
     with _HEADER_LOCK:
         return _read_header_unlocked(f, path)
 
 
-def _read_header_unlocked(f, path):
+def _read_header_unlocked(f: BinaryIO, path: str) -> tuple[Shape, bool, np.dtype, int]:
     try:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
@@ -198,7 +238,7 @@ def _read_header_unlocked(f, path):
     return tuple(shape), fortran, dtype, f.tell()
 
 
-def _open(path):
+def _open(path: str) -> io.BufferedReader:
     try:
         return open(path, "rb")
     except OSError as e:
@@ -226,22 +266,24 @@ class NpyLoader(Loader):
 
     remote_reads = "npy"  # the header, then the data, with ranged requests
 
-    def __init__(self):
-        self._headers = {}
+    def __init__(self) -> None:
+        # The header bytes of each (shape, dtype.str) read so far, from its first file.
+        self._headers: dict[tuple[Shape, str], bytes] = {}
 
+    # Read-only here, where `Loader.releases_gil` is a class attribute a subclass may set.
     @property
-    def releases_gil(self):
+    def releases_gil(self) -> bool:  # type: ignore[override]
         """True where kdataset's C reader is built: batches are read outside the GIL."""
         return _read_rows is not None
 
-    def __call__(self, path):
+    def __call__(self, path: str) -> np.ndarray:
         with _open(path) as f:
             shape, _, dtype, _ = read_npy_header(f, path)
         out = np.empty(shape, dtype)
         self._load_parsed(path, out)
         return out
 
-    def probe(self, path):
+    def probe(self, path: str) -> tuple[Shape, np.dtype]:
         with _open(path) as f:
             shape, fortran, dtype, offset = read_npy_header(f, path)
             size = os.fstat(f.fileno()).st_size
@@ -253,7 +295,7 @@ class NpyLoader(Loader):
                 self._headers[(shape, dtype.str)] = f.read(offset)
         return shape, dtype
 
-    def load_into(self, path, out):
+    def load_into(self, path: str, out: np.ndarray) -> None:
         known = (out.shape, out.dtype.str) in self._headers
         if not known or not _HAVE_PREADV or not out.flags.c_contiguous:
             self._load_parsed(path, out)  # learns the header, for the files after it
@@ -262,7 +304,7 @@ class NpyLoader(Loader):
         if failures:
             raise failures[0][1]
 
-    def load_many_into(self, paths, out, skip=False):
+    def load_many_into(self, paths: Sequence[str], out: np.ndarray, skip: bool = False) -> Failures:
         """Loads `paths` into the rows of `out`, the per-file work kept to the system calls.
 
         With kdataset's C reader (built at install where a C compiler is
@@ -279,7 +321,7 @@ class NpyLoader(Loader):
             return load_each(self, paths, out, skip)
         rows = out.reshape(len(out), -1).view(np.uint8)
         read_rows = _read_rows if _read_rows is not None else _read_rows_in_python
-        failures = []
+        failures: Failures = []
         for j, error in read_rows(paths, header, rows):
             try:
                 if error:
@@ -292,7 +334,7 @@ class NpyLoader(Loader):
                     break
         return failures
 
-    def _load_parsed(self, path, out):
+    def _load_parsed(self, path: str, out: np.ndarray) -> None:
         with _open(path) as f:
             shape, fortran, dtype, offset = read_npy_header(f, path)
             check_sample(shape, dtype, out.shape, out.dtype, path)
@@ -303,26 +345,31 @@ class NpyLoader(Loader):
                     raise _truncated(path, data.size * dtype.itemsize, out.nbytes)
                 out[...] = data.reshape(shape[::-1]).transpose()
                 return
-            read = f.readinto(out.reshape(-1).view(np.uint8))
+            # Into `out` itself when it is C-contiguous; reshaping any other view of a
+            # batch copies it, so its data is read into a new array and copied over.
+            target = out if out.flags.c_contiguous else np.empty(out.shape, out.dtype)
+            read = f.readinto(target.reshape(-1).view(np.uint8).data)
             if read != out.nbytes:
                 raise _truncated(path, read or 0, out.nbytes)
+            if target is not out:
+                out[...] = target
             if (shape, dtype.str) not in self._headers:
                 f.seek(0)
                 self._headers[(shape, dtype.str)] = f.read(offset)
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, object]:
         # Headers are relearnt in each process; a dict of bytes would pickle,
         # but there is no need to carry it.
         return {}
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, object]) -> None:
         self._headers = {}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "NpyLoader()"
 
 
-def _truncated(path, got, expected):
+def _truncated(path: str, got: int, expected: int) -> SampleError:
     return SampleError(
         f"the file is truncated: {got} of its {expected} data bytes are there", path=path
     )
@@ -331,14 +378,23 @@ def _truncated(path, got, expected):
 _HAVE_PREADV = hasattr(os, "preadv")
 
 
-def _read_rows_in_python(paths, header, rows):
+# kdataset.loading._fastread.read_rows(paths, header, rows) and read_files(paths).
+_ReadRows: TypeAlias = Callable[
+    [Sequence[str], bytes, npt.NDArray[np.uint8]], list[tuple[int, int]]
+]
+_ReadFiles: TypeAlias = Callable[[Sequence[str]], list[bytes | int]]
+
+
+def _read_rows_in_python(
+    paths: Sequence[str], header: bytes, rows: npt.NDArray[np.uint8]
+) -> list[tuple[int, int]]:
     """`kdataset.loading._fastread.read_rows` in Python: the same system calls, holding the GIL.
 
     Reads file `paths[j]` into `rows[j]` (bytes) after a prefix that must equal
     `header`; returns `[(position, errno)]` for the files not read as expected
     (errno 0: read, but with another prefix or too short).
     """
-    unexpected = []
+    unexpected: list[tuple[int, int]] = []
     head = bytearray(len(header))
     size = len(header) + rows.shape[1]
     open_, preadv, close, flags = os.open, os.preadv, os.close, os.O_RDONLY
@@ -357,6 +413,8 @@ def _read_rows_in_python(paths, header, rows):
     return unexpected
 
 
+_read_files: _ReadFiles | None
+_read_rows: _ReadRows | None
 try:
     from kdataset.loading._fastread import read_files as _read_files
     from kdataset.loading._fastread import read_rows as _read_rows
@@ -408,13 +466,14 @@ class ImageLoader(Loader):
 
     def __init__(
         self,
-        image_size=None,
-        color_mode="rgb",
-        interpolation="bilinear",
-        crop_to_aspect_ratio=False,
-        pad_to_aspect_ratio=False,
-        antialias=False,
-    ):
+        image_size: tuple[int, int] | list[int] | None = None,
+        color_mode: ColorMode = "rgb",
+        interpolation: Interpolation = "bilinear",
+        crop_to_aspect_ratio: bool = False,
+        pad_to_aspect_ratio: bool = False,
+        antialias: bool = False,
+    ) -> None:
+        size: tuple[int, int] | None = None
         if image_size is not None:
             if (
                 not isinstance(image_size, list | tuple)
@@ -425,7 +484,7 @@ class ImageLoader(Loader):
                     "Invalid `image_size`: expected (height, width), two positive integers, "
                     f"or None. Received: image_size={image_size!r}"
                 )
-            image_size = tuple(image_size)
+            size = (image_size[0], image_size[1])
         if color_mode not in COLOR_MODES:
             raise ValueError(
                 f"Invalid `color_mode`: expected one of {one_of(COLOR_MODES)}. "
@@ -446,16 +505,18 @@ class ImageLoader(Loader):
                 "`crop_to_aspect_ratio`, `pad_to_aspect_ratio` and `antialias` shape the resize "
                 "to `image_size`: pass `image_size=(height, width)` too."
             )
-        self.image_size = image_size
+        self.image_size = size
         self.color_mode = color_mode
         self.interpolation = interpolation
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
         self.pad_to_aspect_ratio = bool(pad_to_aspect_ratio)
         self.antialias = bool(antialias)
-        self._first = None  # (path, (height, width)) of the first image, to name in errors
+        # (path, (height, width)) of the first image, to name in errors
+        self._first: tuple[str, Shape] | None = None
 
+    # Read-only here, where `Loader.storage_dtype` is a class attribute a subclass may set.
     @property
-    def storage_dtype(self):
+    def storage_dtype(self) -> np.dtype:  # type: ignore[override]
         """The smallest dtype that holds this loader's samples exactly, for the cache.
 
         `uint8` where pixels are not interpolated (no `image_size`, or
@@ -464,25 +525,25 @@ class ImageLoader(Loader):
         exact = self.image_size is None or (self.interpolation == "nearest" and not self.antialias)
         return np.dtype(np.uint8 if exact else np.float32)
 
-    def __call__(self, path):
+    def __call__(self, path: str) -> np.ndarray:
         return self._load(path)
 
-    def probe(self, path):
+    def probe(self, path: str) -> tuple[Shape, np.dtype]:
         array = self._load(path)
         self._first = (path, array.shape[:2])
         return array.shape, array.dtype
 
-    def probe_bytes(self, path, data):
+    def probe_bytes(self, path: str, data: bytes) -> tuple[Shape, np.dtype]:
         """`probe` of an image from its bytes: its shape and dtype once loaded; it is
         the first image, named when another one has a different size."""
         array = self.decode_into(path, data)
         self._first = (path, array.shape[:2])
         return array.shape, array.dtype
 
-    def load_into(self, path, out):
+    def load_into(self, path: str, out: np.ndarray) -> None:
         self._load(path, out)
 
-    def load_many_into(self, paths, out, skip=False):
+    def load_many_into(self, paths: Sequence[str], out: np.ndarray, skip: bool = False) -> Failures:
         """Loads `paths` into the rows of `out`: the files read in one call outside the GIL
         (with kdataset's C reader), then each decoded and resized into its row.
 
@@ -493,15 +554,16 @@ class ImageLoader(Loader):
             return load_each(self, paths, out, skip)
         files = _read_files(paths)
 
-        def fill(j):
-            if isinstance(files[j], int):
-                reason = os.strerror(files[j])
+        def fill(j: int) -> None:
+            data = files[j]
+            if isinstance(data, int):
+                reason = os.strerror(data)
                 raise SampleError(f"cannot read the file ({reason})", path=paths[j])
-            self.decode_into(paths[j], files[j], out[j])
+            self.decode_into(paths[j], data, out[j])
 
         return fill_each(paths, fill, skip)
 
-    def _load(self, path, out=None):
+    def _load(self, path: str, out: np.ndarray | None = None) -> np.ndarray:
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -509,11 +571,11 @@ class ImageLoader(Loader):
             raise SampleError(f"cannot read the file ({e.strerror or e})", path=path) from None
         return self.decode_into(path, data, out)
 
-    def decode_into(self, path, data, out=None):
+    def decode_into(self, path: str, data: bytes, out: np.ndarray | None = None) -> np.ndarray:
         """Decodes and resizes the bytes `data` of image file `path` into `out` (a new
         array if `None`), and returns it; a `SampleError` naming `path` if unreadable."""
         min_size = None
-        if self.antialias:
+        if self.antialias and self.image_size is not None:  # antialias needs image_size
             min_size = (2 * self.image_size[0], 2 * self.image_size[1])
         try:
             image = self._decode(data, min_size)
@@ -530,7 +592,8 @@ class ImageLoader(Loader):
         target = self.image_size
         if out is None:
             out = np.empty((*target, image.shape[2]), np.float32)
-        window = place = None
+        window: Region | None = None
+        place: Region | None = None
         if self.crop_to_aspect_ratio:
             window = imaging.crop_window(height, width, *target)
         elif self.pad_to_aspect_ratio:
@@ -546,10 +609,10 @@ class ImageLoader(Loader):
 
     _kind = "image"
 
-    def _decode(self, data, min_size):
+    def _decode(self, data: bytes, min_size: tuple[int, int] | None) -> npt.NDArray[np.uint8]:
         return imaging.decode(data, self.color_mode, min_size)
 
-    def _other_size(self, path, shape, expected):
+    def _other_size(self, path: str, shape: Shape, expected: Shape) -> SampleError:
         first, size = self._first or (None, expected[:2])
         what = f"the first image {first!r}" if first else "the first image"
         if shape[2] != expected[2]:
@@ -561,7 +624,7 @@ class ImageLoader(Loader):
             path=path,
         )
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"ImageLoader(image_size={self.image_size!r}, color_mode={self.color_mode!r}, "
             f"interpolation={self.interpolation!r}, "
@@ -594,7 +657,12 @@ class MaskLoader(ImageLoader):
 
     _kind = "mask"
 
-    def __init__(self, image_size=None, crop_to_aspect_ratio=False, pad_to_aspect_ratio=False):
+    def __init__(
+        self,
+        image_size: tuple[int, int] | list[int] | None = None,
+        crop_to_aspect_ratio: bool = False,
+        pad_to_aspect_ratio: bool = False,
+    ) -> None:
         super().__init__(
             image_size,
             color_mode="grayscale",
@@ -603,10 +671,10 @@ class MaskLoader(ImageLoader):
             pad_to_aspect_ratio=pad_to_aspect_ratio,
         )
 
-    def _decode(self, data, min_size):
+    def _decode(self, data: bytes, min_size: tuple[int, int] | None) -> npt.NDArray[np.uint8]:
         return imaging.decode_mask(data)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"MaskLoader(image_size={self.image_size!r}, "
             f"crop_to_aspect_ratio={self.crop_to_aspect_ratio!r}, "
@@ -615,7 +683,7 @@ class MaskLoader(ImageLoader):
 
 
 # Pillow's filter for each interpolation it does; bilinear and nearest are tf.image.resize's.
-_PILLOW_FILTERS = {
+_PILLOW_FILTERS: dict[Interpolation, str] = {
     "bicubic": "BICUBIC",
     "lanczos3": "LANCZOS",
     "lanczos": "LANCZOS",
@@ -623,10 +691,16 @@ _PILLOW_FILTERS = {
     "box": "BOX",
     "hamming": "HAMMING",
 }
-_INTERPOLATIONS = ("bilinear", "nearest", *_PILLOW_FILTERS)
+_INTERPOLATIONS: tuple[Interpolation, ...] = ("bilinear", "nearest", *_PILLOW_FILTERS)
 
 
-def _pillow_resize(image, out, window, place, interpolation):
+def _pillow_resize(
+    image: npt.NDArray[np.uint8],
+    out: np.ndarray,
+    window: Region | None,
+    place: Region | None,
+    interpolation: Interpolation,
+) -> None:
     """Resizes `image[window]` into `out[place]` with a Pillow filter, channel by
     channel in 32-bit float (Pillow's mode "F"), so no precision is lost."""
     from PIL import Image
@@ -642,7 +716,7 @@ def _pillow_resize(image, out, window, place, interpolation):
     np.clip(out[py : py + ph, px : px + pw], 0, 255, out=out[py : py + ph, px : px + pw])
 
 
-def _sample_paths(paths):
+def _sample_paths(paths: Sequence[str]) -> Sequence[str]:
     """Every path, or for a large manifest one path per distinct folder-and-suffix shape.
 
     Extensions are read from all paths of small manifests; for millions of rows a
@@ -657,7 +731,11 @@ def _sample_paths(paths):
     return [paths[i] for i in firsts]
 
 
-def get_loader(loader, paths=()):
+LoaderSpec: TypeAlias = Literal["auto", "npy", "image"] | Loader | LoaderFunction
+"""The `loader` argument: `"auto"`, `"npy"`, `"image"`, a `Loader` or a function."""
+
+
+def get_loader(loader: LoaderSpec, paths: Sequence[str] = ()) -> Loader:
     """The loader object for the `loader` argument of `ManifestDataset`.
 
     Args:

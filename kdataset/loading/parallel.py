@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
+import math
 import multiprocessing
 import os
 import pickle
@@ -19,16 +20,26 @@ import sys
 import tempfile
 import threading
 import weakref
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from kdataset.errors import SampleError
-from kdataset.loading.loaders import load_each
+from kdataset.loading.loaders import Failures, Loader, Shape, load_each
+
+#: A shared batch buffer: its file's path, and the array mapped onto it.
+SharedBuffer: TypeAlias = tuple[str, np.memmap]
+#: A loader's `load_many_into(paths, out, skip)`, which some loaders have.
+LoadMany: TypeAlias = Callable[[Sequence[str], np.ndarray, bool], Failures]
+P = TypeVar("P")  # what a batch's plan is
+T = TypeVar("T")  # what loading a batch gives
 
 MAX_AUTO_WORKERS = 8
 
 
-def usable_cores():
+def usable_cores() -> int:
     """How many cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
@@ -36,25 +47,25 @@ def usable_cores():
         return os.cpu_count() or 1
 
 
-def missing_files(paths, chunk=50_000):
+def missing_files(paths: Sequence[str], chunk: int = 50_000) -> list[int]:
     """Positions of the paths that do not exist (`""` is left to the empty-path check).
 
     With kdataset's C reader the checks run outside the GIL, a chunk of paths
     per thread: a million files are checked in a fraction of the time
     `os.path.exists` takes one by one.
     """
+    missing: Callable[[Sequence[str]], list[tuple[int, int]]] | None
     try:
         from kdataset.loading._fastread import missing
     except ImportError:
         missing = None
     if missing is not None:
+        check = missing
         starts = range(0, len(paths), chunk)
         threads = max(1, min(len(starts), usable_cores()))
         try:
             with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-                found = pool.map(
-                    lambda a: [a + i for i, _ in missing(paths[a : a + chunk])], starts
-                )
+                found = pool.map(lambda a: [a + i for i, _ in check(paths[a : a + chunk])], starts)
                 return [i for part in found for i in part if paths[i]]
         except ValueError:  # a path with a NUL character: cannot exist
             pass
@@ -62,7 +73,9 @@ def missing_files(paths, chunk=50_000):
     return [i for i, p in enumerate(paths) if p and not exists(p)]
 
 
-def plan_workers(loaders, workers, use_multiprocessing):
+def plan_workers(
+    loaders: Sequence[Loader], workers: int | Literal["auto"], use_multiprocessing: bool
+) -> tuple[int, bool]:
     """`(num_workers, use_processes)` for the loaders of a dataset and the `workers` argument.
 
     `workers="auto"` gives a worker per usable core where they load in parallel,
@@ -82,7 +95,7 @@ def plan_workers(loaders, workers, use_multiprocessing):
     return 1, use_processes
 
 
-def check_picklable(loaders):
+def check_picklable(loaders: Iterable[Loader]) -> None:
     """Raises a `ValueError` naming the first of `loaders` that does not pickle (worker
     processes need each to)."""
     for loader in loaders:
@@ -98,19 +111,21 @@ def check_picklable(loaders):
 class WorkerDied(Exception):
     """A worker process died: `position` in the batch where its share began, `error` a SampleError."""
 
-    def __init__(self, position, error):
+    def __init__(self, position: int, error: SampleError) -> None:
         super().__init__(position, error)
         self.position, self.error = position, error
 
 
-def load_rows(loader, paths, out, skip=False):
+def load_rows(
+    loader: Loader, paths: Sequence[str], out: np.ndarray, skip: bool = False
+) -> Failures:
     """Loads `paths` into `out[0]`, `out[1]`, ...
 
     Returns:
         The failures, as `[(position, SampleError)]`: the first one only,
         unless `skip`, when loading goes on past failed samples.
     """
-    fast = getattr(loader, "load_many_into", None)
+    fast = cast("LoadMany | None", getattr(loader, "load_many_into", None))
     if fast is not None:
         return fast(paths, out, skip)
     return load_each(loader, paths, out, skip)
@@ -118,39 +133,41 @@ def load_rows(loader, paths, out, skip=False):
 
 # -- worker processes ------------------------------------------------------
 
-_WORKER = {"buffers": {}}
+_WORKER: dict[str, Any] = {"buffers": {}}  # a worker process's loader and mapped buffers
 
 
-def _init_worker(loader, shape, dtype):
+def _init_worker(loader: Loader, shape: Shape, dtype: np.dtype) -> None:
     _WORKER.update(loader=loader, shape=shape, dtype=dtype)
 
 
-def _buffer(path, rows):
+def _buffer(path: str, rows: int) -> np.ndarray:
     buffers = _WORKER["buffers"]
     array = buffers.get(path)
     if array is None or len(array) != rows:
         if len(buffers) > 8:
             buffers.clear()
         array = buffers[path] = np.memmap(
-            path, dtype=_WORKER["dtype"], mode="r+", shape=(rows, *_WORKER["shape"])
+            path, dtype=np.dtype(_WORKER["dtype"]), mode="r+", shape=(rows, *_WORKER["shape"])
         )
-    return array
+    return array  # type: ignore[no-any-return]
 
 
-def _load_chunk(buffer_path, rows, start, paths, skip):
+def _load_chunk(
+    buffer_path: str, rows: int, start: int, paths: Sequence[str], skip: bool
+) -> list[tuple[int, str]]:
     """Loads `paths` into rows `start...` of the shared buffer; returns `[(position, reason)]`."""
     out = _buffer(buffer_path, rows)[start : start + len(paths)]
     return [(j, e.reason) for j, e in load_rows(_WORKER["loader"], paths, out, skip)]
 
 
-def _start_method():
+def _start_method() -> str:
     # fork is unsafe beside JAX's and TensorFlow's threads; forkserver starts
     # children from a clean server process, spawn from scratch.
     methods = multiprocessing.get_all_start_methods()
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
-def _remove(paths):
+def _remove(paths: set[str] | list[str]) -> None:
     for path in list(paths):
         try:
             os.unlink(path)
@@ -162,17 +179,17 @@ def _remove(paths):
 class _SharedBuffers:
     """Batch buffers in memory-mapped files that worker processes write into."""
 
-    def __init__(self, shape, dtype):
+    def __init__(self, shape: Shape, dtype: np.dtype) -> None:
         self.shape, self.dtype = shape, dtype
         self.folder = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
-        self._free = []
+        self._free: list[SharedBuffer] = []
         self._lock = threading.Lock()
         self._closed = False
-        self.paths = set()
+        self.paths: set[str] = set()
         # Files are removed when the loader closes, is collected, or the process exits.
         self._finalizer = weakref.finalize(self, _remove, self.paths)
 
-    def acquire(self, rows):
+    def acquire(self, rows: int) -> SharedBuffer:
         with self._lock:
             for i, (_, array) in enumerate(self._free):
                 if len(array) == rows:
@@ -182,7 +199,7 @@ class _SharedBuffers:
         self.paths.add(path)
         return path, np.memmap(path, dtype=self.dtype, mode="w+", shape=(rows, *self.shape))
 
-    def release(self, buffer):
+    def release(self, buffer: SharedBuffer) -> None:
         # A load that outlived `close` (closing does not wait for the prefetching
         # threads) gives back a buffer that no finalizer will remove: removed here.
         with self._lock:
@@ -193,7 +210,7 @@ class _SharedBuffers:
         self.paths.discard(path)
         _remove([path])
 
-    def close(self):
+    def close(self) -> None:
         with self._lock:
             self._closed = True
             self._free.clear()
@@ -219,15 +236,16 @@ class BatchBuffers:
     # Below this many bytes the allocator reuses freed memory by itself.
     MIN_BYTES = 4 << 20
 
-    def __init__(self, shape, dtype, keep=16):
+    def __init__(self, shape: Shape, dtype: npt.DTypeLike, keep: int = 16) -> None:
         self.shape, self.dtype, self.keep = tuple(shape), np.dtype(dtype), keep
-        self._pool = []
+        self._size = math.prod(self.shape)
+        self._pool: list[np.ndarray] = []
         self._lock = threading.Lock()
 
-    def get(self, rows):
+    def get(self, rows: int) -> np.ndarray:
         """An array of `rows` samples, uninitialised."""
         shape = (rows, *self.shape)
-        if rows * self.dtype.itemsize * int(np.prod(self.shape)) < self.MIN_BYTES:
+        if rows * self.dtype.itemsize * self._size < self.MIN_BYTES:
             return np.empty(shape, self.dtype)
         with self._lock:
             for array in self._pool:
@@ -239,12 +257,13 @@ class BatchBuffers:
             return array
 
 
-def _unshared_count():
+def _unshared_count() -> int:
     """What `sys.getrefcount` says, in `BatchBuffers.get`'s loop, of an array only its pool
     holds (3 on CPython 3.10 to 3.13: the list, the loop, the call's argument)."""
     pool = [np.empty(0)]
     for array in pool:
         return sys.getrefcount(array)
+    raise AssertionError("unreachable")
 
 
 _UNSHARED = _unshared_count()
@@ -261,18 +280,25 @@ class ParallelLoader:
         use_multiprocessing: Processes instead of threads.
     """
 
-    def __init__(self, loader, shape, dtype, workers=1, use_multiprocessing=False):
+    def __init__(
+        self,
+        loader: Loader,
+        shape: Shape,
+        dtype: npt.DTypeLike,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+    ) -> None:
         self.loader = loader
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.workers = max(1, int(workers))
         self.use_multiprocessing = bool(use_multiprocessing)
-        self._executor = None
-        self._buffers = None
+        self._executor: concurrent.futures.Executor | None = None
+        self._buffers: _SharedBuffers | None = None
         self._batches = BatchBuffers(self.shape, self.dtype)
         self._lock = threading.Lock()
 
-    def _get_executor(self):
+    def _get_executor(self) -> tuple[concurrent.futures.Executor, _SharedBuffers | None]:
         with self._lock:
             if self._executor is None:
                 if self.use_multiprocessing:
@@ -289,11 +315,13 @@ class ParallelLoader:
                     )
             return self._executor, self._buffers
 
-    def batch_buffer(self, rows):
+    def batch_buffer(self, rows: int) -> np.ndarray:
         """An array for a batch of `rows` samples (see `BatchBuffers`)."""
         return self._batches.get(rows)
 
-    def load(self, paths, skip=False, split=True):
+    def load(
+        self, paths: Sequence[str], skip: bool = False, split: bool = True
+    ) -> tuple[np.ndarray, Failures]:
         """Loads a batch.
 
         Args:
@@ -313,7 +341,7 @@ class ParallelLoader:
         bounds = np.linspace(0, len(paths), max(pieces, 1) + 1).astype(int)
         spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
         executor, buffers = self._get_executor()
-        if self.use_multiprocessing:
+        if buffers is not None:  # worker processes
             return self._load_in_processes(executor, buffers, paths, spans, skip)
         out = self._batches.get(len(paths))
         futures = [
@@ -322,16 +350,24 @@ class ParallelLoader:
         failures = [(a + j, error) for (a, _), f in zip(spans, futures) for j, error in f.result()]
         return out, failures if skip else failures[:1]
 
-    def _load_in_processes(self, executor, buffers, paths, spans, skip):
+    def _load_in_processes(
+        self,
+        executor: concurrent.futures.Executor,
+        buffers: _SharedBuffers,
+        paths: Sequence[str],
+        spans: Sequence[tuple[int, int]],
+        skip: bool,
+    ) -> tuple[np.ndarray, Failures]:
         buffer = buffers.acquire(len(paths))
         try:
             futures = []
             for a, b in spans:
-                task = (_load_chunk, buffer[0], len(paths), a, list(paths[a:b]), skip)
                 # Closed by another thread (the dataset stopping on an error) while this
                 # batch loads ahead: RuntimeError, and the batch is abandoned. Starting a
                 # new pool here would leave its processes behind after `close`.
-                futures.append(executor.submit(*task))
+                futures.append(
+                    executor.submit(_load_chunk, buffer[0], len(paths), a, list(paths[a:b]), skip)
+                )
             failures, died = [], None
             for (a, b), future in zip(spans, futures):
                 try:
@@ -353,7 +389,7 @@ class ParallelLoader:
             raise died
         return out, failures if skip else failures[:1]
 
-    def close(self):
+    def close(self) -> None:
         """Stops the worker threads or processes and removes shared buffers.
 
         Loads not started are cancelled. Worker processes are waited for, since
@@ -371,23 +407,23 @@ class ParallelLoader:
         if buffers is not None:
             buffers.close()
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
         state.update(_executor=None, _buffers=None, _lock=None, _batches=None)
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
         self._batches = BatchBuffers(self.shape, self.dtype)
 
-    def __del__(self):
+    def __del__(self) -> None:
         executor = getattr(self, "_executor", None)
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
 
 
-class Prefetcher:
+class Prefetcher(Generic[P, T]):
     """Loads the batches that come next while the current one is in use.
 
     Args:
@@ -398,15 +434,20 @@ class Prefetcher:
         threads: How many batches load at once.
     """
 
-    def __init__(self, plan, load, threads):
+    def __init__(
+        self,
+        plan: Callable[[int, int], P],
+        load: Callable[[P], T],
+        threads: int,
+    ) -> None:
         self._plan = plan
         self._load = load
         self._threads = max(1, int(threads))
-        self._futures = {}
-        self._executor = None
+        self._futures: dict[tuple[int, int], concurrent.futures.Future[T]] = {}
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def take(self, key, upcoming=()):
+    def take(self, key: tuple[int, int], upcoming: Iterable[tuple[int, int]] = ()) -> T | None:
         """What `load` gave for batch `key` if it was loaded ahead, else `None` (load it
         then); then schedules the batches of the keys `upcoming`."""
         with self._lock:
@@ -419,7 +460,7 @@ class Prefetcher:
         except concurrent.futures.CancelledError:
             return None  # the loaders were closed meanwhile: load it now
 
-    def schedule(self, keys):
+    def schedule(self, keys: Iterable[tuple[int, int]]) -> None:
         """Starts loading the batches of `keys` not already loading."""
         with self._lock:
             if self._executor is None:
@@ -430,17 +471,17 @@ class Prefetcher:
                 if key not in self._futures:
                     self._futures[key] = self._executor.submit(self._load_key, key)
 
-    def _load_key(self, key):
+    def _load_key(self, key: tuple[int, int]) -> T:
         return self._load(self._plan(*key))
 
-    def reset(self):
+    def reset(self) -> None:
         """Forgets what was loaded ahead (the order changed)."""
         with self._lock:
             futures, self._futures = self._futures, {}
         for future in futures.values():
             future.cancel()
 
-    def close(self, wait=False):
+    def close(self, wait: bool = False) -> None:
         """Forgets what was loaded ahead and stops the threads; with `wait=False`, without
         waiting for the loads still running.
 
@@ -464,8 +505,8 @@ class Prefetcher:
         if executor is not None:
             executor.shutdown(wait=wait, cancel_futures=True)
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, object]:
         return {"_plan": self._plan, "_load": self._load, "_threads": self._threads}
 
-    def __setstate__(self, state):
-        self.__init__(state["_plan"], state["_load"], state["_threads"])
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        Prefetcher.__init__(self, state["_plan"], state["_load"], state["_threads"])
