@@ -73,21 +73,38 @@ _KERAS_BACKENDS = (*_BACKENDS, "numpy", "openvino")
 __all__ = ["BackendError", "__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from kdataset.core.audit import IdDigest, id_hashes
-    from kdataset.core.order import epoch_order
-    from kdataset.errors import ManifestError, Problem, SampleError
-    from kdataset.io.manifest import Manifest
-    from kdataset.labels.encoding import LabelEncoder, class_weights, sample_weights
-    from kdataset.labels.fields import Files, Labels, Numbers
-    from kdataset.loading.loaders import FunctionLoader, ImageLoader, Loader, MaskLoader, NpyLoader
-    from kdataset.tools.build import build_manifest
-    from kdataset.tools.split import SplitWarning, split_manifest
-    from kdataset.tools.stats import LabelStats, label_stats
-    from kdataset.tools.validate import validate_manifest
-    from kdataset.training.compat import DataGenerator
-    from kdataset.training.dataset import ManifestDataset, SkippedSamplesWarning
-    from kdataset.training.driving import KerasDrivingWarning
-    from kdataset.training.resume import ResumeCheckpoint, fit_resumable
+    # What type checkers see: every lazily exported name with its real type. `X as X`
+    # marks each as re-exported (`__all__` is built at run time, so they cannot read it).
+    from kdataset.core.audit import IdDigest as IdDigest
+    from kdataset.core.audit import id_hashes as id_hashes
+    from kdataset.core.order import epoch_order as epoch_order
+    from kdataset.errors import ManifestError as ManifestError
+    from kdataset.errors import Problem as Problem
+    from kdataset.errors import SampleError as SampleError
+    from kdataset.io.manifest import Manifest as Manifest
+    from kdataset.labels.encoding import LabelEncoder as LabelEncoder
+    from kdataset.labels.encoding import class_weights as class_weights
+    from kdataset.labels.encoding import sample_weights as sample_weights
+    from kdataset.labels.fields import Files as Files
+    from kdataset.labels.fields import Labels as Labels
+    from kdataset.labels.fields import Numbers as Numbers
+    from kdataset.loading.loaders import FunctionLoader as FunctionLoader
+    from kdataset.loading.loaders import ImageLoader as ImageLoader
+    from kdataset.loading.loaders import Loader as Loader
+    from kdataset.loading.loaders import MaskLoader as MaskLoader
+    from kdataset.loading.loaders import NpyLoader as NpyLoader
+    from kdataset.tools.build import build_manifest as build_manifest
+    from kdataset.tools.split import SplitWarning as SplitWarning
+    from kdataset.tools.split import split_manifest as split_manifest
+    from kdataset.tools.stats import LabelStats as LabelStats
+    from kdataset.tools.stats import label_stats as label_stats
+    from kdataset.tools.validate import validate_manifest as validate_manifest
+    from kdataset.training.compat import DataGenerator as DataGenerator
+    from kdataset.training.dataset import ManifestDataset as ManifestDataset
+    from kdataset.training.dataset import SkippedSamplesWarning as SkippedSamplesWarning
+    from kdataset.training.driving import KerasDrivingWarning as KerasDrivingWarning
+    from kdataset.training.resume import ResumeCheckpoint as ResumeCheckpoint
+    from kdataset.training.resume import fit_resumable as fit_resumable
 
 
 class BackendError(ImportError):
@@ -109,14 +126,14 @@ class BackendError(ImportError):
     """
 
 
-def _installed(module):
+def _installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
 
 
-def _keras_config_path():
+def _keras_config_path() -> str:
     """The `keras.json` Keras reads: in `$KERAS_HOME`, else `~/.keras` (or `/tmp/.keras`)."""
     home = os.environ.get("KERAS_HOME")
     if home is None:
@@ -125,19 +142,19 @@ def _keras_config_path():
     return os.path.expanduser(os.path.join(home, "keras.json"))
 
 
-def _configured_backend():
+def _configured_backend() -> tuple[str, str]:
     """`(backend, where it was set)`, decided as `keras/src/backend/config.py` does."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"], "set by the `KERAS_BACKEND` environment variable"
     path = _keras_config_path()
     try:
         with open(path) as f:
-            return json.load(f)["backend"], f"set in {path}"
+            return str(json.load(f)["backend"]), f"set in {path}"
     except (OSError, ValueError, TypeError, KeyError):
         return "tensorflow", f"Keras's default: neither `KERAS_BACKEND` nor {path} names one"
 
 
-def _backend_message(backend, where):
+def _backend_message(backend: str, where: str) -> str:
     installed = " or ".join(f"KERAS_BACKEND={b}" for b in _BACKENDS if _installed(b))
     if backend in _KERAS_BACKENDS:
         package = f'"kdataset[{backend}]"' if backend in _BACKENDS else backend
@@ -150,7 +167,7 @@ def _backend_message(backend, where):
     return f"Keras cannot load the backend {backend!r} ({where}): {fix}{use}."
 
 
-def _import_keras():
+def _import_keras() -> None:
     """Imports Keras; raises `BackendError` if its backend is not installed."""
     try:
         import keras
@@ -161,17 +178,21 @@ def _import_keras():
         raise BackendError(_backend_message(backend, where)) from None
 
 
-def __getattr__(name):
-    """Imports a public name on first use (and Keras first, if it needs Keras)."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kdataset' has no attribute {name!r}")
-    if module not in _KERAS_FREE:
-        _import_keras()
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which see the imports above: for them, as at run time,
+    # a name not exported is an error, not a value of any type.
+
+    def __getattr__(name: str) -> object:
+        """Imports a public name on first use (and Keras first, if it needs Keras)."""
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module 'kdataset' has no attribute {name!r}")
+        if module not in _KERAS_FREE:
+            _import_keras()
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(__all__)

@@ -93,3 +93,16 @@ def test_backend_error_is_an_import_error_and_keras_free_names_still_work(tmp_pa
     result = python(code, env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "BackendError"
+
+
+def test_a_keras_json_whose_backend_is_not_a_name_is_a_backend_error(tmp_path):
+    home = tmp_path / "keras_home"
+    home.mkdir()
+    (home / "keras.json").write_text(json.dumps({"backend": 3}))
+    env = {**os.environ, "KERAS_HOME": str(home)}
+    env.pop("KERAS_BACKEND", None)
+    result = python("import kdataset; kdataset.ManifestDataset", env)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("kdataset.BackendError: "), result.stderr
+    assert "AttributeError" not in result.stderr

@@ -453,3 +453,9 @@ def test_a_digest_travels_as_text_and_pickles():
         IdDigest().add(np.array([1, 2]))
     with pytest.raises(ValueError, match="Invalid `count`"):
         IdDigest(-1)
+
+
+def test_a_digest_of_ids_from_a_generator_counts_every_one():
+    # Ids that are not strings, given once (a generator): none is lost.
+    assert IdDigest.of(i for i in range(5)) == IdDigest.of([str(i) for i in range(5)])
+    assert IdDigest.of(i for i in range(5)).count == 5

@@ -23,8 +23,11 @@ True
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from typing import ClassVar, Self
 
 import numpy as np
+import numpy.typing as npt
 
 from kdataset.errors import check_int
 
@@ -32,7 +35,7 @@ _MASK = 2**64 - 1
 _HEX = "0123456789abcdefABCDEF"
 
 
-def id_hashes(ids):
+def id_hashes(ids: Iterable[object]) -> npt.NDArray[np.uint64]:
     """A stable 64-bit hash of every id: blake2b with an 8-byte digest of its UTF-8.
 
     The same id gives the same hash in any process, on any machine, with any
@@ -41,7 +44,8 @@ def id_hashes(ids):
     little-endian unsigned integer. About half a microsecond an id.
 
     Args:
-        ids: Sample ids: strings, or values whose `str()` is the id.
+        ids: Sample ids: strings, or values whose `str()` is the id (any
+            iterable, read once).
 
     Returns:
         A `uint64` array, one hash per id.
@@ -54,10 +58,12 @@ def id_hashes(ids):
     'uint64'
     """
     blake2b = hashlib.blake2b
-    try:  # strings: the fast way
-        digests = [blake2b(i.encode("utf-8"), digest_size=8).digest() for i in ids]
-    except AttributeError:  # other values: their text
-        digests = [blake2b(str(i).encode("utf-8"), digest_size=8).digest() for i in ids]
+    # Strings as they are, other values as their text; in one pass, so an iterator
+    # of numbers loses none of its ids.
+    digests = [
+        blake2b((i if isinstance(i, str) else str(i)).encode("utf-8"), digest_size=8).digest()
+        for i in ids
+    ]
     return np.frombuffer(b"".join(digests), dtype="<u8").astype(np.uint64)
 
 
@@ -82,17 +88,19 @@ class IdDigest:
     """
 
     __slots__ = ("count", "total")
+    count: int
+    total: int
 
-    def __init__(self, count=0, total=0):
+    def __init__(self, count: int = 0, total: int = 0) -> None:
         self.count = check_int("count", count, 0)
         self.total = check_int("total", total) & _MASK
 
     @classmethod
-    def of(cls, ids):
+    def of(cls, ids: Iterable[object]) -> Self:
         """The digest of `ids` (strings)."""
         return cls().add(id_hashes(ids))
 
-    def add(self, hashes):
+    def add(self, hashes: npt.NDArray[np.uint64] | IdDigest) -> Self:
         """Adds `hashes` (from `id_hashes`, say of the rows of a batch); returns `self`.
 
         Args:
@@ -117,7 +125,7 @@ class IdDigest:
         return self
 
     @classmethod
-    def combine(cls, digests):
+    def combine(cls, digests: Iterable[IdDigest]) -> Self:
         """The digest of the union of disjoint parts: the sum of their digests."""
         whole = cls()
         for digest in digests:
@@ -126,26 +134,28 @@ class IdDigest:
             whole.add(digest)
         return whole
 
-    def __add__(self, other):
+    def __add__(self, other: IdDigest) -> IdDigest:
         if not isinstance(other, IdDigest):
             return NotImplemented
         return IdDigest.combine([self, other])
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, IdDigest):
             return NotImplemented
         return (self.count, self.total) == (other.count, other.total)
 
-    __hash__ = None  # changed in place by `add`
+    # Unhashable: changed in place by `add`. (Typeshed's `list` is declared the same way,
+    # overriding `object.__hash__` with None.)
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.count}:{self.total:016x}"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"IdDigest.parse({str(self)!r})"
 
     @classmethod
-    def parse(cls, text):
+    def parse(cls, text: str) -> Self:
         """The digest written by `str(digest)`: `"<count>:<16 hex digits>"`.
 
         Raises:
@@ -162,9 +172,9 @@ class IdDigest:
                 f'"<count>:<16 hex digits>". Received: text={text!r}'
             ) from None
 
-    def __getstate__(self):
+    def __getstate__(self) -> str:
         return str(self)
 
-    def __setstate__(self, text):
+    def __setstate__(self, text: str) -> None:
         parsed = IdDigest.parse(text)
         self.count, self.total = parsed.count, parsed.total

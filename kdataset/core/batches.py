@@ -12,15 +12,28 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar
 
 import numpy as np
 
-from kdataset.core.reading import FilePart, LabelPart, NumberPart
+from kdataset.core.reading import FilePart, LabelPart, NumberPart, Part, ReadManifest
+from kdataset.core.stream import BatchPlan
 from kdataset.errors import SampleError, listing
 from kdataset.io.cache import PackedCache, source_fingerprint
+from kdataset.io.manifest import Manifest
 from kdataset.io.sources import is_url
+from kdataset.labels.encoding import Targets
+from kdataset.loading.loaders import Failures, Loader, Shape
 from kdataset.loading.parallel import ParallelLoader, WorkerDied
+
+V = TypeVar("V")
+#: The arrays of a batch's `x` or `y`: one, or a dict by the model's input or output names.
+Arrays: TypeAlias = np.ndarray | dict[str, np.ndarray]
+#: A batch as `model.fit` takes it: `x`, `(x, y)` or `(x, y, sample_weight)`.
+Batch: TypeAlias = Arrays | tuple[Arrays, Arrays] | tuple[Arrays, Arrays, np.ndarray]
+#: `transform(sample, rng)` and `batch_transform(batch, rng)`: arrays by name in and out.
+Transform: TypeAlias = Callable[[dict[str, np.ndarray], np.random.Generator], dict[str, Any]]
 
 
 class Loaded(NamedTuple):
@@ -28,8 +41,8 @@ class Loaded(NamedTuple):
     the samples that failed (`[(position in the batch, SampleError)]`, with
     `on_error="skip"` only)."""
 
-    arrays: dict
-    failures: list
+    arrays: dict[str, np.ndarray]
+    failures: Failures
 
 
 class BatchSource:
@@ -64,18 +77,18 @@ class BatchSource:
 
     def __init__(
         self,
-        read,
+        read: ReadManifest,
         *,
-        on_error="raise",
-        pad_to=None,
-        x_shape=None,
-        cache=None,
-        workers=1,
-        use_processes=False,
-        transform=None,
-        batch_transform=None,
-        seed=0,
-    ):
+        on_error: Literal["raise", "skip"] = "raise",
+        pad_to: int | None = None,
+        x_shape: Shape | None = None,
+        cache: str | os.PathLike[str] | None = None,
+        workers: int = 1,
+        use_processes: bool = False,
+        transform: Transform | None = None,
+        batch_transform: Transform | None = None,
+        seed: int = 0,
+    ) -> None:
         self.manifest = read.manifest
         self.x_dict, self.y_dict = read.x_dict, read.y_dict
         self.weights = read.weights
@@ -85,7 +98,7 @@ class BatchSource:
         self.transform, self.batch_transform, self.seed = transform, batch_transform, seed
         self.parts = [("x", p) for p in read.inputs] + [("y", p) for p in read.outputs]
         self.has_targets = bool(read.outputs)
-        self._files = {}
+        self._files: dict[str, _Files] = {}
         for role, part in self.parts:
             if isinstance(part, FilePart):
                 path = None if cache is None else os.fspath(cache)
@@ -95,26 +108,33 @@ class BatchSource:
                     self.manifest, part, path, workers, use_processes, self.skip
                 )
         self._windows = {
-            _key(role, part): _TargetWindow(part.targets)
+            _key(role, part): _TargetWindow(_read(part.targets, part))
             for role, part in self.parts
             if isinstance(part, LabelPart)
         }
 
-    x_names = property(lambda self: [_key(r, p) for r, p in self.parts if r == "x"])
-    y_names = property(lambda self: [_key(r, p) for r, p in self.parts if r == "y"])
+    @property
+    def x_names(self) -> list[str]:
+        """The names of the parts of `x` (`\"x\"` for the one input)."""
+        return [_key(r, p) for r, p in self.parts if r == "x"]
 
     @property
-    def cache(self):
+    def y_names(self) -> list[str]:
+        """The names of the parts of `y` (`\"y\"` for the one output)."""
+        return [_key(r, p) for r, p in self.parts if r == "y"]
+
+    @property
+    def cache(self) -> PackedCache | None:
         """The `PackedCache` of the first files read, or `None`."""
         files = next(iter(self._files.values()), None)
         return None if files is None else files.cache
 
     @property
-    def from_memory(self):
+    def from_memory(self) -> bool:
         """Whether every sample is served from complete caches (no file work left)."""
         return all(f.cache is not None and f.cache.complete for f in self._files.values())
 
-    def _targets(self, plan):
+    def _targets(self, plan: BatchPlan) -> dict[str, np.ndarray]:
         """The class labels of the plan's rows, by part, encoded a window of the epoch's
         order at a time.
 
@@ -125,7 +145,7 @@ class BatchSource:
         start, stop = plan.start, plan.start + len(plan.rows)
         return {key: window.get(plan.order, start, stop) for key, window in self._windows.items()}
 
-    def load(self, plan, split=True):
+    def load(self, plan: BatchPlan, split: bool = True) -> Loaded:
         """Loads the samples of `plan.rows` from files (from the cache where it has them),
         and applies the per-sample `transform`.
 
@@ -143,7 +163,8 @@ class BatchSource:
                 naming its line, id, file and batch; or a worker process died.
         """
         rows = plan.rows
-        arrays, failed = {}, {}
+        arrays: dict[str, np.ndarray] = {}
+        failed: dict[int, SampleError] = {}
         for key, files in self._files.items():
             try:
                 arrays[key], failures = files.load(rows, split)
@@ -159,15 +180,24 @@ class BatchSource:
             raise self.error(int(rows[position]), error, plan.key)
         return Loaded(arrays, failures)
 
-    def _transform(self, rows, arrays, failed, where):
-        epoch, positions = where if where is not None else (0, range(len(rows)))
+    def _transform(
+        self,
+        rows: np.ndarray,
+        arrays: dict[str, np.ndarray],
+        failed: dict[int, SampleError],
+        where: tuple[int, np.ndarray] | None,
+    ) -> None:
+        transform = self.transform
+        if transform is None:
+            return
+        epoch, positions = where if where is not None else (0, np.arange(len(rows)))
         out = dict(arrays)
         for i, position in enumerate(positions):
             if i in failed:
                 continue
             sample = {key: array[i] for key, array in arrays.items()}
             try:
-                result = self.transform(sample, sample_rng(self.seed, epoch, position))
+                result = transform(sample, sample_rng(self.seed, epoch, int(position)))
                 _check_keys(result, sample, "transform")
                 for key, value in result.items():
                     value = np.asarray(value)
@@ -187,7 +217,7 @@ class BatchSource:
                     break
         arrays.update(out)
 
-    def assemble(self, plan, loaded):
+    def assemble(self, plan: BatchPlan, loaded: Loaded) -> tuple[Batch, list[SampleError]]:
         """Finishes the batch of `plan` from what `load(plan)` gave.
 
         Returns:
@@ -201,13 +231,13 @@ class BatchSource:
         """
         rows, batch = plan.rows, plan.key
         encoded = self._targets(plan) if self._windows else {}
-        arrays = {}
+        arrays: dict[str, np.ndarray] = {}
         for role, part in self.parts:
             key = _key(role, part)
             if isinstance(part, FilePart):
                 arrays[key] = loaded.arrays[key]
             elif isinstance(part, NumberPart):
-                arrays[key] = part.values[rows]
+                arrays[key] = _read(part.values, part)[rows]
             else:
                 arrays[key] = encoded[key]
         if self.x_shape is not None:
@@ -255,12 +285,15 @@ class BatchSource:
         y = self._structure(arrays, "y", self.y_dict)
         return ((x, y) if weights is None else (x, y, weights)), skipped
 
-    def _structure(self, arrays, role, as_dict):
+    def _structure(self, arrays: dict[str, np.ndarray], role: str, as_dict: bool) -> Arrays:
         if not as_dict:
             return arrays[role]
-        return {part.name: arrays[part.name] for r, part in self.parts if r == role}
+        names = [_key(r, part) for r, part in self.parts if r == role]
+        return {name: arrays[name] for name in names}
 
-    def error(self, row, error, batch=None):
+    def error(
+        self, row: int, error: SampleError, batch: tuple[int, int] | None = None
+    ) -> SampleError:
         """A `SampleError` for manifest row `row`, naming its line, id, file and batch."""
         path = error.path
         if path is None and self._files:  # the transform failed: name the sample's first file
@@ -277,7 +310,7 @@ class BatchSource:
             batch=batch,
         )
 
-    def close(self):
+    def close(self) -> None:
         """Stops the loading threads or processes (they restart when needed)."""
         for files in self._files.values():
             files.close()
@@ -286,7 +319,7 @@ class BatchSource:
 _BATCH = 1  # tells a batch's Generator from its first sample's
 
 
-def sample_rng(seed, epoch, position, kind=0):
+def sample_rng(seed: int, epoch: int, position: int, kind: int = 0) -> np.random.Generator:
     """The NumPy `Generator` of the sample at `position` of `epoch`'s order (or, with
     `kind=1`, of the batch that starts there): a pure function of its arguments.
 
@@ -302,12 +335,12 @@ def sample_rng(seed, epoch, position, kind=0):
     )
 
 
-def _key(role, part):
+def _key(role: str, part: Part) -> str:
     """The name of a part in the batch: its own, or `x`/`y` for the one input/output."""
     return part.name if part.name is not None else role
 
 
-def _check_keys(result, given, what):
+def _check_keys(result: object, given: Mapping[str, object], what: str) -> None:
     if not isinstance(result, dict):
         raise TypeError(
             f"`{what}` must return a dict of the arrays it was given ({listing(list(given))}); "
@@ -324,11 +357,22 @@ def _check_keys(result, given, what):
 class _Files:
     """One input or output read from files: the loader's workers, and its cache."""
 
-    def __init__(self, manifest, part, cache, workers, use_processes, skip):
-        self.paths = part.paths
+    def __init__(
+        self,
+        manifest: Manifest,
+        part: FilePart,
+        cache: str | None,
+        workers: int,
+        use_processes: bool,
+        skip: bool,
+    ) -> None:
+        self.paths = _read(part.paths, part)
         self.skip = skip
-        shape, dtype, loader = part.sample_shape, part.sample_dtype, part.loader
-        self.cache = None
+        shape, dtype = _read(part.sample_shape, part), _read(part.sample_dtype, part)
+        loader = part.loader
+        if not isinstance(loader, Loader):
+            raise TypeError(f"{part.name or 'x'}: its loader was not made: read the manifest first")
+        self.cache: PackedCache | None = None
         if cache is not None:
             stored = np.dtype(loader.storage_dtype or dtype)
             fingerprint = source_fingerprint(self.paths, shape, stored, loader)
@@ -337,7 +381,7 @@ class _Files:
             )
         self._parallel = ParallelLoader(loader, shape, dtype, workers, use_processes)
 
-    def load(self, rows, split):
+    def load(self, rows: np.ndarray, split: bool) -> tuple[np.ndarray, Failures]:
         """`(x, failures)` for `rows`.
 
         Raises:
@@ -367,40 +411,54 @@ class _Files:
             self.cache.store(rows[missing[ok]], loaded[ok])
         return x, [(int(missing[position]), error) for position, error in failures]
 
-    def close(self):
+    def close(self) -> None:
         self._parallel.close()
 
 
 class _TargetWindow:
     """The encoded targets of a window of rows of one epoch's order (see `targets_for`)."""
 
-    def __init__(self, targets, max_bytes=4 << 20):
+    def __init__(self, targets: Targets, max_bytes: int = 4 << 20) -> None:
         self.targets = targets
         self.max_rows = max(1, max_bytes // (4 * max(1, targets.num_classes)))
         self._lock = threading.Lock()
-        self._order, self._start, self._y = None, 0, None
+        self._order: np.ndarray | None = None
+        self._start = 0
+        self._y: np.ndarray | None = None
 
-    def get(self, order, start, stop):
+    def get(self, order: np.ndarray, start: int, stop: int) -> np.ndarray:
         with self._lock:
             y = self._y
-            if order is not self._order or not (
-                self._start <= start and stop <= self._start + len(y)
+            if (
+                y is None
+                or order is not self._order
+                or not (self._start <= start and stop <= self._start + len(y))
             ):
                 end = min(len(order), start + max(self.max_rows, stop - start))
                 y = self._y = self.targets.encode(order[start:end])
                 self._order, self._start = order, start
             return y[start - self._start : stop - self._start]  # a view: see `assemble`
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, object]:
         return {"targets": self.targets, "max_rows": self.max_rows}
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
         self._order, self._start, self._y = None, 0, None
 
 
-def _pad(a, size):
+def _read(value: V | None, part: Part) -> V:
+    """`value`, a field of `part` that reading a clean manifest set, or a `TypeError`."""
+    if value is None:
+        raise TypeError(
+            f"{part.name or 'the part'} was not read: a batch source takes a clean, probed "
+            "ReadManifest"
+        )
+    return value
+
+
+def _pad(a: np.ndarray, size: int) -> np.ndarray:
     """`a` with zero rows appended up to `size` rows."""
     missing = size - len(a)
     if missing <= 0:

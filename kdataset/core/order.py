@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 
-def index_dtype(num_samples):
+def index_dtype(num_samples: int) -> np.dtype[np.int32 | np.int64]:
     """The dtype of row positions among `num_samples` rows: `int32` while they fit, else `int64`.
 
     Half the memory of `int64` for any manifest of fewer than 2**31 rows (an
@@ -19,7 +20,9 @@ def index_dtype(num_samples):
     return np.dtype(np.int32 if num_samples < 2**31 else np.int64)
 
 
-def epoch_order(num_samples, seed, epoch, shuffle=True):
+def epoch_order(
+    num_samples: int, seed: int, epoch: int, shuffle: bool = True
+) -> npt.NDArray[np.int32 | np.int64]:
     """The sample order of one epoch.
 
     The same `(num_samples, seed, epoch)` gives the same order in any process,
@@ -53,11 +56,13 @@ def epoch_order(num_samples, seed, epoch, shuffle=True):
     return order
 
 
-def _rng(*key):
+def _rng(*key: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
 
 
-def balanced_order(class_of, seed, epoch):
+def balanced_order(
+    class_of: npt.ArrayLike, seed: int, epoch: int
+) -> npt.NDArray[np.int32 | np.int64]:
     """The rows of one epoch drawn so that every class comes out (nearly) equally often.
 
     An epoch has as many draws as there are rows. With `k` classes, each class
@@ -103,15 +108,16 @@ def balanced_order(class_of, seed, epoch):
     # Class c gets an extra draw in epoch e when it is among the `extra` classes from
     # (e * extra) % k on; `before` counts those turns in the epochs before this one.
 
-    def turns(epochs):  # (classes, epochs): whether a class draws one more in an epoch
-        return (classes[:, None] - np.asarray(epochs)[None, :] * extra) % k < extra
+    # turns(epochs)[c, e]: whether class c draws one more in epoch epochs[e].
+    def turns(epochs: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        return (classes[:, None] - np.asarray(epochs, dtype=np.int64)[None, :] * extra) % k < extra
 
     before = turns(np.arange(epoch)).sum(axis=1) if epoch else np.zeros(k, np.int64)
     quota = base + turns([epoch])[:, 0]
     start = epoch * base + before
     members = np.argsort(class_of, kind="stable").astype(dtype, copy=False)
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    drawn = []
+    drawn: list[npt.NDArray[np.int32 | np.int64]] = []
     for c in range(k):
         rows = members[offsets[c] : offsets[c + 1]]
         positions = np.arange(start[c], start[c] + quota[c])

@@ -9,19 +9,30 @@ collects every problem, never raising one for the data.
 from __future__ import annotations
 
 import dataclasses
+import os
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from kdataset.cells import is_missing, native
 from kdataset.errors import Problem, SampleError, listing
 from kdataset.io.manifest import Manifest, no_column
 from kdataset.io.sources import has_urls
 from kdataset.labels.encoding import LabelEncoder, Targets
-from kdataset.labels.fields import Files, Numbers
-from kdataset.loading.loaders import get_loader
+from kdataset.labels.fields import Files, Labels, Numbers
+from kdataset.loading.loaders import Loader, get_loader
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kdataset.core.spec import DatasetSpec
+    from kdataset.labels.encoding import Label
+    from kdataset.labels.fields import Field
+    from kdataset.loading.loaders import LoaderSpec, Shape
 
 
-def read_manifest(spec, source):
+def read_manifest(spec: DatasetSpec, source: str | os.PathLike[str] | pd.DataFrame) -> ReadManifest:
     """Reads and checks a manifest with the arguments of `spec`, collecting every problem.
 
     Problems in the data are collected, never raised. Labels are held as
@@ -30,6 +41,7 @@ def read_manifest(spec, source):
     dtype.
 
     Args:
+        spec: The dataset's arguments.
         source: A CSV path or a pandas DataFrame.
 
     Returns:
@@ -52,7 +64,7 @@ def read_manifest(spec, source):
     if manifest.ids is None:
         read.problems = list(manifest.problems)  # columns are missing: rows cannot be read
         return read
-    encoding = []
+    encoding: list[Problem] = []
     for role, fields, parts in (
         ("inputs", inputs, read.inputs),
         ("outputs", outputs, read.outputs),
@@ -65,12 +77,14 @@ def read_manifest(spec, source):
     class_labels = spec.class_labels
     if class_labels is not None:
         part = read.outputs[list(outputs).index(class_labels[0])]
+        assert isinstance(part, LabelPart)  # the part of a `Labels` output
         read.label_encoder, read.targets = part.encoder, part.targets
     if spec.sample_weight is not None:
         read.problems += _weigh(spec, read)
     if read.problems:
         return read
     for part in read.file_parts:
+        assert part.paths is not None  # a part without paths is a problem: none here
         part.loader = get_loader(part.loader, part.paths)
         if has_urls(part.paths):  # objects read through fsspec
             from kdataset.io.storage import RemoteLoader
@@ -80,7 +94,9 @@ def read_manifest(spec, source):
     return read
 
 
-def _read_field(spec, manifest, role, name, field):
+def _read_field(
+    spec: DatasetSpec, manifest: Manifest, role: str, name: str | None, field: Field | None
+) -> tuple[Part, list[Problem]]:
     """`(part, problems)` for one input or output: problems of encoding labels (those of
     reading the cells go to `manifest.problems`)."""
     where = role if name is None else f"{role}[{name!r}]"
@@ -102,12 +118,24 @@ def _read_field(spec, manifest, role, name, field):
     return part, problems
 
 
-def _encode_labels(spec, manifest, field, labels, part):
+def _encode_labels(
+    spec: DatasetSpec,
+    manifest: Manifest,
+    field: Labels,
+    labels: list[Any] | npt.NDArray[np.int8],
+    part: LabelPart,
+) -> list[Problem]:
+    """Encodes `labels` (as `Manifest.labels_of` reads them: one cell per row, or a 0/1
+    matrix for several columns) into `part`; returns the problems found."""
     mode, column, classes = field.mode, field.column, field.classes
+    encoder: LabelEncoder | None
+    names: list[Label]
     if isinstance(column, list | tuple):
         columns = [str(c) for c in column]
-        encoder = classes if isinstance(classes, LabelEncoder) else None
-        names = encoder.classes if encoder is not None else list(classes or columns)
+        if isinstance(classes, LabelEncoder):
+            encoder, names = classes, classes.classes
+        else:
+            encoder, names = None, list(classes or columns)
         if sorted(map(str, names)) != sorted(columns):
             return [
                 Problem(
@@ -117,13 +145,16 @@ def _encode_labels(spec, manifest, field, labels, part):
         if manifest.problems:
             return []
         order = [columns.index(str(n)) for n in names]
+        assert isinstance(labels, np.ndarray)  # 0/1 columns are read as a matrix
         part.encoder = encoder or LabelEncoder(classes=names, multi_label=True)
         part.targets = Targets.from_matrix(labels[:, order])
         return []
 
     given = classes.classes if isinstance(classes, LabelEncoder) else classes
     if manifest.source is not None and given and all(isinstance(c, str) for c in given):
-        labels = manifest.label_text(column)  # classes given as text: match the CSV's text
+        text = manifest.label_text(column)  # classes given as text: match the CSV's text
+        if text is not None:  # always, for a CSV's column
+            labels = text
     if isinstance(classes, LabelEncoder):
         encoder = classes
         if encoder.multi_label != (mode == "multi_hot"):
@@ -154,11 +185,10 @@ def _encode_labels(spec, manifest, field, labels, part):
             )
         ]
     part.encoder = encoder
-    part.targets = Targets.from_labels(encoder, labels, mode)
-    if spec.sampling == "balanced" and spec.class_labels[1] == field:
-        empty = np.flatnonzero(
-            np.bincount(part.targets.indices, minlength=encoder.num_classes) == 0
-        )
+    part.targets = targets = Targets.from_labels(encoder, labels, mode)
+    class_labels = spec.class_labels if spec.sampling == "balanced" else None
+    if class_labels is not None and class_labels[1] == field:
+        empty = np.flatnonzero(np.bincount(targets.indices, minlength=encoder.num_classes) == 0)
         if len(empty):
             names = [encoder.classes[i] for i in empty]
             return [
@@ -171,7 +201,9 @@ def _encode_labels(spec, manifest, field, labels, part):
     return []
 
 
-def _weigh(spec, read):
+def _weigh(spec: DatasetSpec, read: ReadManifest) -> list[Problem]:
+    """The problems of the `sample_weight` column (or none for `"balanced"`); sets
+    `read.weights`."""
     manifest, column = read.manifest, spec.sample_weight
     if column == "balanced":
         if read.targets is not None:  # else the labels have problems, already reported
@@ -179,7 +211,8 @@ def _weigh(spec, read):
         return []
     if column not in manifest.frame.columns:
         return [no_column(column, "`sample_weight`", manifest.frame.columns)]
-    problems, weights = [], np.ones(len(manifest), dtype=np.float32)
+    problems: list[Problem] = []
+    weights = np.ones(len(manifest), dtype=np.float32)
     for i, value in enumerate(manifest.frame[column].tolist()):
         try:
             weight = float(value)
@@ -194,14 +227,20 @@ def _weigh(spec, read):
     return problems
 
 
-def _row_problem(manifest, row, message, column=None):
+def _row_problem(manifest: Manifest, row: int, message: str, column: str | None = None) -> Problem:
     return Problem(message, line=manifest.where(row), id=manifest.id_of(row), column=column)
 
 
-def _unknown_labels(manifest, encoder, labels, column):
+def _unknown_labels(
+    manifest: Manifest,
+    encoder: LabelEncoder,
+    labels: list[Any] | npt.NDArray[np.int8],
+    column: str,
+) -> list[Problem]:
     """Problems for labels outside the encoder's given classes, one per row."""
     if not encoder.is_fitted:
         return []
+    found: list[tuple[int, list[Label]]]
     if not encoder.multi_label:
         # Distinct labels first: a manifest may have millions of rows and ten classes.
         distinct = [v for v in dict.fromkeys(labels) if not is_missing(v)]
@@ -225,20 +264,30 @@ def _unknown_labels(manifest, encoder, labels, column):
     ]
 
 
-def _empty_allowed(field):
+def _empty_allowed(field: Field) -> bool:
     """Whether an empty label cell is a sample with no label (multi-hot from one column)."""
-    return field.mode == "multi_hot" and isinstance(field.column, str)
+    return isinstance(field, Labels) and field.mode == "multi_hot" and isinstance(field.column, str)
 
 
 @dataclasses.dataclass
 class FilePart:
-    """An input or output read from files: its paths, loader, and sample shape and dtype."""
+    """An input or output read from files: its paths, loader, and sample shape and dtype.
+
+    Attributes:
+        name: The input's or output's name, or `None` for the one input or output.
+        paths: The absolute path of every row's file, or `None` if the column is missing.
+        loader: The `loader` argument as given; the `Loader` made of it once
+            `read_manifest` found the manifest clean.
+        column: The column of paths, if any.
+        sample_shape: The shape of the first sample that loaded (`probe`).
+        sample_dtype: Its dtype.
+    """
 
     name: str | None
-    paths: list | None
-    loader: object
+    paths: list[str] | None
+    loader: LoaderSpec
     column: str | None = None
-    sample_shape: tuple | None = None
+    sample_shape: Shape | None = None
     sample_dtype: np.dtype | None = None
 
 
@@ -247,7 +296,7 @@ class NumberPart:
     """An input or output of numeric columns: a `float32` array `(rows, columns)`."""
 
     name: str | None
-    values: np.ndarray | None
+    values: npt.NDArray[np.float32] | None
 
 
 @dataclasses.dataclass
@@ -257,6 +306,10 @@ class LabelPart:
     name: str | None
     targets: Targets | None = None
     encoder: LabelEncoder | None = None
+
+
+Part: TypeAlias = FilePart | NumberPart | LabelPart
+"""An input or output of a `ReadManifest`, as read: from files, numbers or class labels."""
 
 
 @dataclasses.dataclass
@@ -280,31 +333,45 @@ class ReadManifest:
     """
 
     manifest: Manifest
-    problems: list
-    inputs: list = dataclasses.field(default_factory=list)
-    outputs: list = dataclasses.field(default_factory=list)
+    problems: list[Problem]
+    inputs: list[Part] = dataclasses.field(default_factory=list)
+    outputs: list[Part] = dataclasses.field(default_factory=list)
     x_dict: bool = False
     y_dict: bool = False
     label_encoder: LabelEncoder | None = None
     targets: Targets | None = None
-    weights: np.ndarray | None = None
+    weights: npt.NDArray[np.float32] | None = None
     first_sample_error: SampleError | None = None
 
     @property
-    def file_parts(self):
+    def file_parts(self) -> list[FilePart]:
         """The inputs and outputs read from files, inputs first."""
         return [p for p in (*self.inputs, *self.outputs) if isinstance(p, FilePart)]
 
     @property
-    def _first(self):
+    def _first(self) -> FilePart | None:
         parts = self.file_parts
         return parts[0] if parts else None
 
-    loader = property(lambda self: self._first and self._first.loader)
-    sample_shape = property(lambda self: self._first and self._first.sample_shape)
-    sample_dtype = property(lambda self: self._first and self._first.sample_dtype)
+    @property
+    def loader(self) -> LoaderSpec | None:
+        """The first input's loader (a `Loader` once the manifest is clean), or `None`."""
+        first = self._first
+        return None if first is None else first.loader
 
-    def probe(self, row):
+    @property
+    def sample_shape(self) -> Shape | None:
+        """The shape of the first input's first sample that loaded, or `None`."""
+        first = self._first
+        return None if first is None else first.sample_shape
+
+    @property
+    def sample_dtype(self) -> np.dtype | None:
+        """Its dtype, or `None`."""
+        first = self._first
+        return None if first is None else first.sample_dtype
+
+    def probe(self, row: int) -> SampleError | None:
         """Loads the samples of `row` to learn every sample shape and dtype.
 
         Returns:
@@ -320,13 +387,15 @@ class ReadManifest:
         return None
 
 
-def probe(manifest, part, row):
+def probe(manifest: Manifest, part: FilePart, row: int) -> SampleError | None:
     """Loads sample `row` of a part read from files to learn its shape and dtype (set on
     the part).
 
     Returns:
         `None` if it loaded, else its `SampleError`, naming the row.
     """
+    # A part of a clean manifest: `read_manifest` made its loader.
+    assert isinstance(part.loader, Loader) and part.paths is not None
     try:
         shape, dtype = part.loader.probe(part.paths[row])
     except Exception as e:

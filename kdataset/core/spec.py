@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias, get_args
 
 from kdataset.errors import (
     check_int,
@@ -28,8 +30,22 @@ from kdataset.labels.fields import (
 )
 from kdataset.loading.loaders import get_loader
 
-ON_ERROR = ("raise", "skip")
-SAMPLING = (None, "balanced")
+if TYPE_CHECKING:
+    from kdataset.core.batches import Transform
+    from kdataset.io.manifest import LabelColumn
+    from kdataset.labels.encoding import Label, LabelEncoder
+    from kdataset.labels.fields import Field, LabelMode
+    from kdataset.loading.loaders import LoaderSpec
+
+OnError: TypeAlias = Literal["raise", "skip"]
+"""What a sample that cannot be loaded does (`on_error`): stop, or be left out."""
+
+ON_ERROR: tuple[OnError, ...] = get_args(OnError)
+
+Sampling: TypeAlias = Literal["balanced"]
+"""How an epoch draws its rows (`sampling`), besides `None` (every row once)."""
+
+SAMPLING: tuple[Sampling | None, ...] = (None, *get_args(Sampling))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,33 +70,33 @@ class DatasetSpec:
 
     batch_size: int = 32
     id_column: str | None = "id"
-    label_column: object = "label"
+    label_column: LabelColumn | None = "label"
     path_column: str | None = None
     path_template: str | None = None
-    root_dir: object = None
-    storage_options: dict | None = dataclasses.field(default=None, repr=False)
-    loader: object = "auto"
-    label_mode: str | None = "categorical"
+    root_dir: str | os.PathLike[str] | None = None
+    storage_options: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
+    loader: LoaderSpec = "auto"
+    label_mode: LabelMode | None = "categorical"
     label_separator: str | None = None
-    classes: object = None
-    inputs: object = None
-    outputs: object = None
+    classes: Sequence[Label] | LabelEncoder | None = None
+    inputs: Field | Mapping[str, Field] | None = None
+    outputs: Field | Mapping[str, Field] | None = None
     sample_weight: str | None = None
     shuffle: bool = True
     seed: int | None = None
-    sampling: str | None = None
-    transform: object = None
-    batch_transform: object = None
+    sampling: Sampling | None = None
+    transform: Transform | None = None
+    batch_transform: Transform | None = None
     drop_remainder: bool = False
     pad_remainder: bool = False
-    shard: object = None
-    on_error: str = "raise"
-    cache: object = None
-    workers: object = "auto"
+    shard: tuple[int, int] | Literal["auto"] | None = None
+    on_error: OnError = "raise"
+    cache: str | os.PathLike[str] | None = None
+    workers: int | Literal["auto"] = "auto"
     use_multiprocessing: bool = False
     max_queue_size: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         fix = object.__setattr__  # frozen: normalise in place, once
         fix(self, "batch_size", check_int("batch_size", self.batch_size, 1))
         if self.workers != "auto":
@@ -160,7 +176,7 @@ class DatasetSpec:
         if self.loader not in ("auto", "npy", "image") and not callable(self.loader):
             get_loader(self.loader)  # raises, naming what is accepted
 
-    def _check_fields(self):
+    def _check_fields(self) -> None:
         if self.inputs is not None:
             given = {
                 "path_column": self.path_column,
@@ -189,13 +205,17 @@ class DatasetSpec:
                 )
             named(self.outputs, "outputs")
 
-    def fields(self):
+    def fields(
+        self,
+    ) -> tuple[Mapping[str | None, Field | None], bool, Mapping[str | None, Field], bool]:
         """`(inputs, x_is_dict, outputs, y_is_dict)`: each a `{name: field}` dict.
 
         Without `inputs` (`outputs`), the one input (target) is made of the
         path (label) arguments and named `None`; `outputs` is empty without
         labels.
         """
+        inputs: Mapping[str | None, Field | None]
+        outputs: Mapping[str | None, Field]
         if self.inputs is not None:
             inputs, x_dict = named(self.inputs, "inputs")
         else:
@@ -208,10 +228,12 @@ class DatasetSpec:
             outputs, y_dict = {}, False
         return inputs, x_dict, outputs, y_dict
 
-    def _legacy_labels(self):
-        return Labels(self.label_column, self.label_mode, self.label_separator, self.classes)
+    def _legacy_labels(self) -> Labels:
+        column, mode = self.label_column, self.label_mode
+        assert column is not None and mode is not None  # called only when `has_labels`
+        return Labels(column, mode, self.label_separator, self.classes)
 
-    def _labels_outputs(self):
+    def _labels_outputs(self) -> list[tuple[str | None, Labels]]:
         """`[(name, Labels)]` of the outputs of class labels."""
         if self.outputs is None:
             return [(None, self._legacy_labels())] if self.has_labels else []
@@ -220,12 +242,12 @@ class DatasetSpec:
         ]
 
     @property
-    def class_labels(self):
+    def class_labels(self) -> tuple[str | None, Labels] | None:
         """`(name, Labels)` of the one target of class labels, or `None` if there is not one."""
         labels = self._labels_outputs()
         return labels[0] if len(labels) == 1 else None
 
-    def _class_labels_found(self):
+    def _class_labels_found(self) -> str:
         if self.outputs is None:
             return f"Received: label_mode={self.label_mode!r}"
         labels = [name for name, _ in self._labels_outputs()]
@@ -233,7 +255,7 @@ class DatasetSpec:
             return "The outputs hold no kd.Labels (regression or mask targets have no classes)."
         return f"The outputs {listing(labels)} all hold class labels: there must be one."
 
-    def _check_labels(self):
+    def _check_labels(self) -> None:
         mode, column = self.label_mode, self.label_column
         if mode is not None and mode not in LABEL_MODES:
             raise ValueError(
@@ -245,8 +267,12 @@ class DatasetSpec:
             check_label_mode(mode, column, self.label_separator, names)
 
     @classmethod
-    def from_kwargs(cls, **kwargs):
-        """A spec from keyword arguments, naming any that is not a dataset argument."""
+    def from_kwargs(cls, **kwargs: Any) -> Self:
+        """A spec from keyword arguments, naming any that is not a dataset argument.
+
+        The arguments may be anything (a command line's, or `validate_manifest`'s
+        `**dataset_kwargs`): the spec checks them, as `DatasetSpec(...)` does.
+        """
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = [k for k in kwargs if k not in names]
         if unknown:
@@ -257,7 +283,7 @@ class DatasetSpec:
         return cls(**kwargs)
 
     @property
-    def has_labels(self):
+    def has_labels(self) -> bool:
         """Whether batches carry targets (`outputs`, or `label_column` and `label_mode` set)."""
         if self.outputs is not None:
             return True

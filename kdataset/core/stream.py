@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import operator
 import threading
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple, SupportsIndex, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 
 from kdataset.core.order import balanced_order, epoch_order
 from kdataset.errors import check_int, check_shard
 
-STATE_VERSION = 2
-_STATE_VERSIONS = (1, 2)
+STATE_VERSION: int = 2
+_STATE_VERSIONS: tuple[int, ...] = (1, 2)
 # Keys of a state, by version: what `set_state` requires.
-_STATE_KEYS = {
+_STATE_KEYS: dict[int, tuple[str, ...]] = {
     1: ("epoch", "position", "seed", "num_samples", "batch_size", "fingerprint"),
     2: (
         "epoch",
@@ -45,6 +47,32 @@ _STATE_KEYS = {
         "fingerprint",
     ),
 }
+
+
+class StreamState(TypedDict):
+    """Where a stream (a dataset) stands, from `get_state()`: ints and a string, JSON-safe.
+
+    Attributes:
+        version: The state's format, `STATE_VERSION`.
+        epoch: The epoch of the next batch, counted from 0.
+        position: The batches of that epoch this host has served.
+        offset: The positions of the epoch's order consumed by all hosts together.
+        shard_count: The number of hosts it was saved with.
+        seed: The seed of the order.
+        num_samples: The rows of the manifest.
+        batch_size: The rows of a batch (per host).
+        fingerprint: What the dataset must match to resume (its ids and labels).
+    """
+
+    version: int
+    epoch: int
+    position: int
+    offset: int
+    shard_count: int
+    seed: int
+    num_samples: int
+    batch_size: int
+    fingerprint: str
 
 
 class BatchPlan(NamedTuple):
@@ -60,18 +88,20 @@ class BatchPlan(NamedTuple):
     """
 
     epoch: int
-    index: int
-    rows: np.ndarray
+    # Shadows `tuple.index` (mypy refuses a field that does): the batch's number reads
+    # best as `plan.index`, and callers use it.
+    index: int  # type: ignore[assignment]
+    rows: npt.NDArray[np.int32 | np.int64]
     start: int
-    order: np.ndarray
+    order: npt.NDArray[np.int32 | np.int64]
 
     @property
-    def key(self):
+    def key(self) -> tuple[int, int]:
         """`(epoch, index)`."""
         return self.epoch, self.index
 
     @property
-    def positions(self):
+    def positions(self) -> npt.NDArray[np.int64]:
         """The positions of `rows` in the epoch's order, an `int64` array."""
         return np.arange(self.start, self.start + len(self.rows), dtype=np.int64)
 
@@ -116,15 +146,15 @@ class Stream:
 
     def __init__(
         self,
-        num_samples,
-        batch_size,
-        seed,
-        shuffle=True,
-        drop_remainder=False,
-        fingerprint="",
-        class_of=None,
-        shard=(0, 1),
-    ):
+        num_samples: int,
+        batch_size: int,
+        seed: int,
+        shuffle: bool = True,
+        drop_remainder: bool = False,
+        fingerprint: str = "",
+        class_of: npt.NDArray[np.integer] | Sequence[int] | None = None,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
         self.shard_index, self.shard_count = check_shard(shard)
         self.num_samples = int(num_samples)
         self.batch_size = int(batch_size)
@@ -143,28 +173,28 @@ class Stream:
         self._position = 0
         # `(epoch, offset)` of an epoch resumed from a state whose offset is not at a
         # step of this stream: that epoch's steps start at `offset`. Else None.
-        self._resumed = None
-        self._orders = {}
+        self._resumed: tuple[int, int] | None = None
+        self._orders: dict[int, npt.NDArray[np.int32 | np.int64]] = {}
         self._lock = threading.Lock()
 
     @property
-    def shard(self):
+    def shard(self) -> tuple[int, int]:
         """`(index, count)`: which host this stream serves, of how many."""
         return self.shard_index, self.shard_count
 
     @property
-    def global_batch_size(self):
+    def global_batch_size(self) -> int:
         """Rows of one global step: `batch_size * shard_count`."""
         return self.batch_size * self.shard_count
 
-    def _batches(self, rows):
+    def _batches(self, rows: int) -> int:
         """Batches per host for `rows` rows of an order, in steps of the global batch."""
         step = self.global_batch_size
         return rows // step if self.drop_remainder else -(-rows // step)
 
     # -- the order ----------------------------------------------------------
 
-    def order(self, epoch):
+    def order(self, epoch: int) -> npt.NDArray[np.int32 | np.int64]:
         """The rows of `epoch` in order, for all hosts (the last two epochs' orders are kept)."""
         orders = self._orders
         rows = orders.get(epoch)
@@ -177,7 +207,7 @@ class Stream:
             self._orders = {**{e: r for e, r in orders.items() if e == epoch - 1}, epoch: rows}
         return rows
 
-    def epoch_offset(self, epoch):
+    def epoch_offset(self, epoch: int) -> int:
         """Positions of `epoch`'s order consumed before its first batch here.
 
         0, but in an epoch resumed by `set_state` from an offset that is not a
@@ -187,7 +217,7 @@ class Stream:
         resumed = self._resumed
         return resumed[1] if resumed is not None and resumed[0] == epoch else 0
 
-    def batches_in(self, epoch):
+    def batches_in(self, epoch: int) -> int:
         """This host's batches in `epoch`: `num_batches`, or fewer in a resumed epoch.
 
         The same on every host. After `set_state`, the rest of the current
@@ -198,22 +228,22 @@ class Stream:
             return self.num_batches  # every epoch but a resumed one: asked every batch
         return self._batches(self.num_samples - resumed[1])
 
-    def check_index(self, index):
+    def check_index(self, index: SupportsIndex) -> int:
         """`index` as an int in `[0, num_batches)`, or a clear `TypeError`/`IndexError`."""
         try:
-            index = operator.index(index)
+            number = operator.index(index)
         except TypeError:
             raise TypeError(
                 f"Batch indices are integers. Received: {index!r} of type {type(index).__name__}"
             ) from None
-        if not 0 <= index < self.num_batches:
+        if not 0 <= number < self.num_batches:
             raise IndexError(
                 f"Batch index out of range: expected 0 <= index < {self.num_batches}. "
-                f"Received: index={index}"
+                f"Received: index={number}"
             )
-        return index
+        return number
 
-    def _span(self, epoch, index):
+    def _span(self, epoch: int, index: int) -> tuple[int, int]:
         """`(start, stop)`: the positions in `epoch`'s order of this host's batch `index`."""
         if not 0 <= index < self.batches_in(epoch):
             return 0, 0
@@ -225,7 +255,7 @@ class Stream:
         start = min(start, self.num_samples)
         return start, min(start + self.batch_size, self.num_samples)
 
-    def rows(self, epoch, index):
+    def rows(self, epoch: int, index: int) -> npt.NDArray[np.int32 | np.int64]:
         """Manifest row positions of this host's batch `index` of `epoch`.
 
         At most `batch_size` of them: the last batch of an epoch may be shorter,
@@ -234,7 +264,7 @@ class Stream:
         start, stop = self._span(epoch, index)
         return self.order(epoch)[start:stop]
 
-    def plan(self, epoch, index):
+    def plan(self, epoch: int, index: int) -> BatchPlan:
         """The `BatchPlan` of this host's batch `index` of `epoch`.
 
         Example:
@@ -247,7 +277,7 @@ class Stream:
         order = self.order(epoch)
         return BatchPlan(epoch, index, order[start:stop], start, order)
 
-    def positions(self, epoch, index):
+    def positions(self, epoch: int, index: int) -> npt.NDArray[np.int64]:
         """The positions in `order(epoch)` of `rows(epoch, index)`, an `int64` array.
 
         The same sample of an epoch has the same position whatever the number
@@ -268,16 +298,16 @@ class Stream:
     # -- the place ----------------------------------------------------------
 
     @property
-    def epoch(self):
+    def epoch(self) -> int:
         """The epoch of the next batch, counted from 0."""
         return self._epoch
 
     @property
-    def position(self):
+    def position(self) -> int:
         """How many batches of the current epoch this host has served."""
         return self._position
 
-    def next(self):
+    def next(self) -> tuple[int, int]:
         """`(epoch, index)` of the next batch; the stream moves past it."""
         with self._lock:
             key = (self._epoch, self._position)
@@ -286,11 +316,11 @@ class Stream:
                 self._epoch, self._position = self._epoch + 1, 0
         return key
 
-    def upcoming(self, count):
+    def upcoming(self, count: int) -> list[tuple[int, int]]:
         """The keys of the next `count` batches, without moving: what to load ahead."""
         with self._lock:
             epoch, position = self._epoch, self._position
-        keys = []
+        keys: list[tuple[int, int]] = []
         size = self.batches_in(epoch)
         for _ in range(count):
             keys.append((epoch, position))
@@ -300,7 +330,7 @@ class Stream:
                 size = self.batches_in(epoch)
         return keys
 
-    def seek(self, epoch, position=0):
+    def seek(self, epoch: int, position: int = 0) -> None:
         """Moves to batch `position` of `epoch` (a position past the end runs on).
 
         A resumed epoch keeps its offset: `seek(epoch)` goes back to the first
@@ -310,7 +340,7 @@ class Stream:
         with self._lock:
             self._epoch, self._position = self._normal(epoch, position)
 
-    def _normal(self, epoch, position):
+    def _normal(self, epoch: int, position: int) -> tuple[int, int]:
         """`(epoch, position)` with a position past the epoch's end carried into the next."""
         resumed = self._resumed
         while resumed is not None and epoch <= resumed[0]:
@@ -324,7 +354,7 @@ class Stream:
 
     # -- state --------------------------------------------------------------
 
-    def state_at(self, epoch, position):
+    def state_at(self, epoch: int, position: int) -> StreamState:
         """The state of batch `position` of `epoch` (it may run past the epoch's end).
 
         `offset` is the number of positions of the epoch's order consumed by
@@ -346,7 +376,7 @@ class Stream:
             "fingerprint": self.fingerprint,
         }
 
-    def get_state(self):
+    def get_state(self) -> StreamState:
         """Where the stream stands, as small plain data (JSON-safe).
 
         Example:
@@ -362,7 +392,7 @@ class Stream:
             epoch, position = self._epoch, self._position
         return self.state_at(epoch, position)
 
-    def set_state(self, state, allow_batch_size_change=False):
+    def set_state(self, state: Mapping[str, object], allow_batch_size_change: bool = False) -> None:
         """Continues from a `get_state()`: the next batches hold the rows not yet served.
 
         The state may come from a stream of any shard count (any host of it),
@@ -376,7 +406,8 @@ class Stream:
         epoch moves to the next one. The state's seed replaces this stream's.
 
         Args:
-            state: A dict from `get_state()` or `state_at()`.
+            state: A dict from `get_state()` or `state_at()` (a `StreamState`),
+                or read back from JSON.
             allow_batch_size_change: Accept a state saved with another
                 `batch_size` and the same shard count. Without it such a state
                 is refused, as a likely mistake: the resumed run would not be
@@ -393,7 +424,8 @@ class Stream:
                 f"Invalid `state`: expected a dict from `get_state()` with a `version` in "
                 f"{_STATE_VERSIONS}. Received: {state!r}"
             )
-        version = state["version"]
+        # The state's version (checked above) as the int of `_STATE_VERSIONS` it equals.
+        version = _STATE_VERSIONS[_STATE_VERSIONS.index(state["version"])]
         missing = [key for key in _STATE_KEYS[version] if key not in state]
         if missing:
             raise ValueError(
@@ -401,7 +433,7 @@ class Stream:
                 f"{', '.join(repr(k) for k in missing)}. Received: {state!r}"
             )
 
-        def field(key, minimum):
+        def field(key: str, minimum: int) -> int:
             return check_int(f"state['{key}']", state[key], minimum)
 
         num_samples = field("num_samples", 0)
@@ -451,12 +483,12 @@ class Stream:
                 self._resumed, position = None, offset // step
             self._epoch, self._position = self._normal(epoch, position)
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
         state.update(_orders={}, _lock=None)
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, object]) -> None:
         # Streams pickled before sharding were one host, never resumed from an offset.
         self.__dict__.update(shard_index=0, shard_count=1, _resumed=None)
         self.__dict__.update(state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -15,14 +16,14 @@ _IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 _IDFD = "`keras.utils.image_dataset_from_directory`"
 
 
-def _check_formats(formats):
+def _check_formats(formats: str | Iterable[str] | None) -> tuple[str, ...]:
     """`formats` as a tuple of distinct lower-case extensions, each with its dot."""
     if formats is None:
         return _IMAGE_FORMATS
-    given = [formats] if isinstance(formats, str) else formats
+    given: list[str] | None
     try:
-        given = list(given)
-    except TypeError:
+        given = list([formats] if isinstance(formats, str) else formats)
+    except TypeError:  # not iterable
         given = None
     if not given or not all(isinstance(f, str) and f.strip(".").strip() for f in given):
         raise ValueError(
@@ -32,7 +33,7 @@ def _check_formats(formats):
     return tuple(dict.fromkeys("." + f.strip().lstrip(".").lower() for f in given))
 
 
-def _check_directory(directory):
+def _check_directory(directory: str | os.PathLike[str]) -> str:
     """`directory` made absolute, or an error saying what it is instead of a folder."""
     if not isinstance(directory, str | os.PathLike):
         raise TypeError(
@@ -51,7 +52,7 @@ def _check_directory(directory):
     return absolute
 
 
-def _class_folders(root):
+def _class_folders(root: str) -> list[str]:
     """The classes: the subfolders not hidden, sorted by name as text (`index_directory`)."""
     return [
         name
@@ -60,11 +61,11 @@ def _class_folders(root):
     ]
 
 
-def _posix(path):
+def _posix(path: str) -> str:
     return path if os.sep == "/" else path.replace(os.sep, "/")
 
 
-def _class_files(folder, follow_links, formats):
+def _class_files(folder: str, follow_links: bool, formats: tuple[str, ...]) -> list[str]:
     """The files of one class folder, relative to it, as Keras's `iter_valid_files` lists them:
     every folder of `os.walk` in the order of its path, each one's files sorted by name."""
     found = []
@@ -76,7 +77,7 @@ def _class_files(folder, follow_links, formats):
     return found
 
 
-def _loose_files(root, formats):
+def _loose_files(root: str, formats: tuple[str, ...]) -> list[str]:
     """Files directly in `root` with one of `formats`: in no class folder."""
     return [
         name
@@ -85,7 +86,13 @@ def _loose_files(root, formats):
     ]
 
 
-def build_manifest(directory, *, formats=None, follow_links=False, relative_to=None):
+def build_manifest(
+    directory: str | os.PathLike[str],
+    *,
+    formats: str | Iterable[str] | None = None,
+    follow_links: bool = False,
+    relative_to: str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
     """Lists a folder-per-class tree as a manifest, as `image_dataset_from_directory` sees it.
 
     The tree is the one `keras.utils.image_dataset_from_directory` reads:

@@ -13,14 +13,20 @@ import re
 import shlex
 import sys
 import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from kdataset import __version__
 from kdataset.errors import ManifestError
 from kdataset.labels.encoding import LabelEncoder
 from kdataset.tools.build import build_manifest
 from kdataset.tools.split import SplitWarning, split_manifest
-from kdataset.tools.stats import label_stats
+from kdataset.tools.stats import LabelStats, label_stats
 from kdataset.tools.validate import validate_manifest
+
+if TYPE_CHECKING:  # rich is imported when a command prints
+    from rich.console import Console
+    from rich.table import Table
 
 _EPILOG = "Run `kdataset COMMAND --help` for the options of a command."
 _MAX_ROWS = 20
@@ -30,7 +36,7 @@ _MAX_KINDS = 5
 _ARGUMENT = re.compile(r"(?<=`)(\w+)(?=[`=])|(?:(?<=Received: )|(?<=, ))(\w+)(?==)")
 
 
-def _add_label_options(parser, modes=True):
+def _add_label_options(parser: argparse.ArgumentParser, modes: bool = True) -> None:
     group = parser.add_argument_group("labels")
     group.add_argument(
         "--label-column",
@@ -59,7 +65,7 @@ def _add_label_options(parser, modes=True):
         )
 
 
-def _add_file_options(parser):
+def _add_file_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("files")
     group.add_argument(
         "--id-column", default="id", metavar="COLUMN", help="column of sample ids (default: id)"
@@ -85,7 +91,7 @@ def _add_file_options(parser):
     )
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kdataset",
         description="Build, check, describe and split CSV manifests (one row per sample) for "
@@ -205,7 +211,7 @@ class _Failure(Exception):
     """An error to print as one line."""
 
 
-def _flags(parser, command):
+def _flags(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
     """`{dest: flag}` of a command's options, e.g. `path_template` -> `--path-template`."""
     (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     flags = {}
@@ -216,12 +222,12 @@ def _flags(parser, command):
     return flags
 
 
-def _to_flags(message, flags):
+def _to_flags(message: str, flags: Mapping[str, str]) -> str:
     """`message` with the Python argument names it holds written as the flags the user typed."""
     return _ARGUMENT.sub(lambda m: flags.get(m.group(0), m.group(0)), message)
 
 
-def _console():
+def _console() -> Console:
     from rich.console import Console
 
     # Piped output is not cut to 80 columns: files and CI logs read better whole.
@@ -229,13 +235,14 @@ def _console():
     return Console(width=width, highlight=False, soft_wrap=True)
 
 
-def _label_column(args):
+def _label_column(args: argparse.Namespace) -> str | list[str]:
     if args.label_columns:
         return [c.strip() for c in args.label_columns.split(",") if c.strip()]
-    return args.label_column
+    column: str = args.label_column
+    return column
 
 
-def _dataset_kwargs(args):
+def _dataset_kwargs(args: argparse.Namespace) -> dict[str, object]:
     label_column = _label_column(args)
     mode = args.label_mode
     if mode is None:
@@ -257,7 +264,7 @@ def _dataset_kwargs(args):
     }
 
 
-def _run_validate(args):
+def _run_validate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     problems = validate_manifest(
@@ -288,12 +295,12 @@ def _run_validate(args):
     return 1
 
 
-def _count(n, word):
+def _count(n: int, word: str) -> str:
     """`"1 problem"`, `"1,257 problems"`."""
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def _kinds(messages):
+def _kinds(messages: Iterable[str]) -> str:
     """Counts per message, most common first: `"1,237 'file not found', 3 'empty label'"`."""
     counts = collections.Counter(messages).most_common()
     shown = [f"{n:,} {message!r}" for message, n in counts[:_MAX_KINDS]]
@@ -303,7 +310,7 @@ def _kinds(messages):
     return ", ".join(shown)
 
 
-def _stats_table(stats, title):
+def _stats_table(stats: LabelStats, title: str) -> Table:
     from rich.table import Table
 
     table = Table(title=title)
@@ -315,7 +322,7 @@ def _stats_table(stats, title):
     return table
 
 
-def _run_stats(args):
+def _run_stats(args: argparse.Namespace) -> int:
     manifests = (
         {os.path.basename(m): m for m in args.manifest}
         if len(args.manifest) > 1
@@ -330,7 +337,7 @@ def _run_stats(args):
     return 0
 
 
-def _run_classes(args):
+def _run_classes(args: argparse.Namespace) -> int:
     stats = label_stats(
         args.manifest, label_column=_label_column(args), label_separator=args.label_separator
     )
@@ -346,7 +353,7 @@ def _run_classes(args):
     return 0
 
 
-def _run_split(args):
+def _run_split(args: argparse.Namespace) -> int:
     out = args.out or os.path.dirname(os.path.abspath(args.manifest))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SplitWarning)
@@ -397,7 +404,7 @@ def _run_split(args):
     return 0
 
 
-def _run_build(args):
+def _run_build(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     output = os.path.abspath(args.output)
@@ -459,7 +466,7 @@ def _run_build(args):
     return 0
 
 
-_COMMANDS = {
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _run_validate,
     "stats": _run_stats,
     "classes": _run_classes,
@@ -468,7 +475,7 @@ _COMMANDS = {
 }
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line.
 
     Args:

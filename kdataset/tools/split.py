@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import os
 import warnings
-from typing import NamedTuple
+from collections.abc import Hashable, Sequence
+from typing import Literal, NamedTuple, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from kdataset.cells import is_missing, native
@@ -22,6 +25,11 @@ _LIST_LIKE = (list, tuple, set, frozenset, np.ndarray)
 # Every non-empty subset of the three splits, for the feasibility test of `_round_table`.
 _SUBSETS = [s for r in (1, 2, 3) for s in itertools.combinations(range(3), r)]
 
+# Per split, in the order of `_SPLITS`: the fractions asked for, and the rows each gets.
+_Fractions: TypeAlias = tuple[float, float, float]
+_Totals: TypeAlias = tuple[int, int, int]
+_Ints: TypeAlias = npt.NDArray[np.int64]
+
 
 class SplitWarning(UserWarning):
     """A split came out other than asked, and `split_manifest` says how.
@@ -35,11 +43,11 @@ class SplitWarning(UserWarning):
 # -- arguments ---------------------------------------------------------------------
 
 
-def _check_fraction(name, value):
+def _check_fraction(name: str, value: object) -> float:
     if (
         isinstance(value, bool | np.bool_)
         or not isinstance(value, numbers.Real)
-        or not 0 <= value < 1
+        or not 0 <= float(value) < 1
     ):
         raise ValueError(
             f"Invalid `{name}`: expected a fraction in [0, 1). Received: {name}={native(value)!r}"
@@ -47,13 +55,13 @@ def _check_fraction(name, value):
     return float(value)
 
 
-def _check_seed(seed):
+def _check_seed(seed: object) -> int:
     return check_int(
         "seed", seed, 0, expected="an integer >= 0 (the same seed gives the same split)"
     )
 
 
-def _check_column_name(name, value):
+def _check_column_name(name: str, value: object) -> None:
     try:
         hash(value)
     except TypeError:
@@ -62,7 +70,14 @@ def _check_column_name(name, value):
         ) from None
 
 
-def _check_arguments(val, test, stratify, group, seed, label_separator):
+def _check_arguments(
+    val: float,
+    test: float,
+    stratify: str | list[str] | tuple[str, ...] | None,
+    group: str | None,
+    seed: int,
+    label_separator: str | None,
+) -> tuple[float, float, str | list[str] | None, int]:
     val = _check_fraction("val", val)
     test = _check_fraction("test", test)
     if val + test >= 1:
@@ -114,21 +129,25 @@ class _Labels(NamedTuple):
     """The `stratify` labels: class names, the class indices of each row, how to
     name the column(s) in a message, and whether rows may hold several labels."""
 
-    classes: list
-    sets: list
+    classes: Sequence[Hashable]
+    sets: list[list[int]]
     what: str
     multi: bool
+
+
+# `(classes, class_of, class_sets)`, as `_read_labels` gives them.
+_ReadLabels: TypeAlias = tuple[Sequence[Hashable], _Ints | None, list[list[int]]]
 
 
 # -- reading the columns ---------------------------------------------------------------
 
 
-def _key(value):
+def _key(value: object) -> object:
     """A label or group value as the key it is counted under."""
     return value.strip() if isinstance(value, str) else native(value)
 
 
-def _unhashable(rows, column, keys, what):
+def _unhashable(rows: Rows, column: str, keys: Sequence[object], what: str) -> bool:
     """Notes each key that cannot be counted (a dict, say); `True` if there is one.
 
     `keys` holds one key per row, or (multi-label) one list of keys per row.
@@ -146,9 +165,11 @@ def _unhashable(rows, column, keys, what):
     return found
 
 
-def _read_labels(rows, stratify, label_separator):
-    """`(classes, class_of, label_sets)`: class names and, per row, one class index
-    (single-label) or a list of class indices (multi-label; the other is `None`).
+def _read_labels(
+    rows: Rows, stratify: str | list[str], label_separator: str | None
+) -> _ReadLabels | None:
+    """`(classes, class_of, class_sets)`: class names and, per row, its class index
+    (single-label; `None` for multi-label) and the list of its class indices.
     `None` when a problem was noted in `rows`."""
     if isinstance(stratify, list):
         return _read_binary_columns(rows, stratify)
@@ -183,10 +204,11 @@ def _read_labels(rows, stratify, label_separator):
         return None
     classes = sort_classes(keys)
     index = {c: j for j, c in enumerate(classes)}
-    return classes, np.array([index[k] for k in keys], dtype=np.int64), None
+    class_of = np.array([index[k] for k in keys], dtype=np.int64)
+    return classes, class_of, [[c] for c in class_of.tolist()]
 
 
-def _read_binary_columns(rows, columns):
+def _read_binary_columns(rows: Rows, columns: Sequence[str]) -> _ReadLabels | None:
     before = len(rows.problems)
     matrix = rows.binary_columns(list(columns))
     if len(rows.problems) > before:
@@ -194,7 +216,7 @@ def _read_binary_columns(rows, columns):
     return list(columns), None, [np.flatnonzero(row).tolist() for row in matrix]
 
 
-def _read_groups(rows, group):
+def _read_groups(rows: Rows, group: str) -> _Ints | None:
     """Group index per row, numbered in order of first appearance, or `None` when a
     problem was noted in `rows`. Every row needs a group, or rows of one group
     could end up in two splits."""
@@ -205,14 +227,14 @@ def _read_groups(rows, group):
     keys = [_key(v) for v in values]
     if _unhashable(rows, group, keys, "a group value") or empty:
         return None
-    number = {}
+    number: dict[object, int] = {}
     return np.array([number.setdefault(k, len(number)) for k in keys], dtype=np.int64)
 
 
 # -- assigning rows ----------------------------------------------------------------------
 
 
-def _plain(n, totals, rng):
+def _plain(n: int, totals: _Totals, rng: np.random.Generator) -> _Ints:
     order = rng.permutation(n)
     assignment = np.zeros(n, dtype=np.int64)
     assignment[order[: totals[1]]] = 1
@@ -220,7 +242,13 @@ def _plain(n, totals, rng):
     return assignment
 
 
-def _stratified(class_of, n_classes, fractions, totals, rng):
+def _stratified(
+    class_of: _Ints,
+    n_classes: int,
+    fractions: _Fractions,
+    totals: _Totals,
+    rng: np.random.Generator,
+) -> _Ints:
     """Single-label rows: class counts per split by `_apportion`, rows drawn per class."""
     counts = np.bincount(class_of, minlength=n_classes)
     table = _apportion(counts, fractions, totals, rng)
@@ -235,7 +263,9 @@ def _stratified(class_of, n_classes, fractions, totals, rng):
     return assignment
 
 
-def _apportion(counts, fractions, totals, rng):
+def _apportion(
+    counts: npt.ArrayLike, fractions: _Fractions, totals: _Totals, rng: np.random.Generator
+) -> _Ints:
     """Rows of each class per split: a `(classes, 3)` int table whose rows sum to
     `counts` and whose columns sum to `totals` exactly.
 
@@ -257,7 +287,12 @@ def _apportion(counts, fractions, totals, rng):
     raise AssertionError("unreachable: a table with free entries always exists")
 
 
-def _bounds(exact, counts, fractions, mode):
+def _bounds(
+    exact: npt.NDArray[np.float64],
+    counts: _Ints,
+    fractions: _Fractions,
+    mode: Literal["strict", "relaxed", "free"],
+) -> tuple[_Ints, _Ints]:
     """Entry bounds: floor and ceiling of the exact share ("strict"), within one
     row of it ("relaxed", for ties of the rounded totals), or anything ("free")."""
     floor, ceil = np.floor(exact), np.ceil(exact)
@@ -275,7 +310,14 @@ def _bounds(exact, counts, fractions, mode):
     return lo, hi
 
 
-def _round_table(exact, counts, totals, lo, hi, rng):
+def _round_table(
+    exact: npt.NDArray[np.float64],
+    counts: _Ints,
+    totals: _Ints,
+    lo: _Ints,
+    hi: _Ints,
+    rng: np.random.Generator,
+) -> _Ints | None:
     """The table `lo + extra` with `lo <= table <= hi`, rows summing to `counts` and
     columns to `totals`, or `None` when there is none.
 
@@ -292,7 +334,7 @@ def _round_table(exact, counts, totals, lo, hi, rng):
     if min(k, default=0) < 0 or min(need) < 0 or (hi < lo).any() or sum(need) != sum(k):
         return None
 
-    def gives(c):
+    def gives(c: int) -> list[int]:
         return [min(k[c], sum(room[c][s] for s in subset)) for subset in _SUBSETS]
 
     supply = [0] * len(_SUBSETS)
@@ -300,7 +342,7 @@ def _round_table(exact, counts, totals, lo, hi, rng):
         for t, g in enumerate(gives(c)):
             supply[t] += g
 
-    def feasible():
+    def feasible() -> bool:
         return all(sum(need[s] for s in subset) <= supply[t] for t, subset in enumerate(_SUBSETS))
 
     if not feasible():
@@ -334,12 +376,18 @@ def _round_table(exact, counts, totals, lo, hi, rng):
     return lo + extra
 
 
-def _draw(tied, rng):
+def _draw(tied: Sequence[int], rng: np.random.Generator) -> int:
     """The one candidate, or a seeded draw among tied ones."""
     return tied[0] if len(tied) == 1 else tied[int(rng.integers(len(tied)))]
 
 
-def _iterative(label_sets, n_labels, fractions, totals, rng):
+def _iterative(
+    label_sets: Sequence[Sequence[int]],
+    n_labels: int,
+    fractions: _Fractions,
+    totals: _Totals,
+    rng: np.random.Generator,
+) -> _Ints:
     """Iterative stratification (Sechidis, Tsoumakas and Vlahavas, 2011).
 
     The label with the fewest rows left goes first: each of its rows goes to the
@@ -350,7 +398,7 @@ def _iterative(label_sets, n_labels, fractions, totals, rng):
     n = len(label_sets)
     allowed = [s for s in range(3) if s == _TRAIN or fractions[s] > 0]
     visit = rng.permutation(n).tolist()
-    rows_of = [[] for _ in range(n_labels)]
+    rows_of: list[list[int]] = [[] for _ in range(n_labels)]
     for i in visit:
         for label in label_sets[i]:
             rows_of[label].append(i)
@@ -359,7 +407,7 @@ def _iterative(label_sets, n_labels, fractions, totals, rng):
     wants_rows = [float(t) for t in totals]
     assignment = np.full(n, -1, dtype=np.int64)
 
-    def most(keys, among):
+    def most(keys: Sequence[float], among: Sequence[int]) -> list[int]:
         best = max(keys[s] for s in among)
         return [s for s in among if keys[s] == best]
 
@@ -382,7 +430,14 @@ def _iterative(label_sets, n_labels, fractions, totals, rng):
     return assignment
 
 
-def _grouped(group_of, class_sets, n_classes, fractions, totals, rng):
+def _grouped(
+    group_of: _Ints,
+    class_sets: Sequence[Sequence[int]] | None,
+    n_classes: int,
+    fractions: _Fractions,
+    totals: _Totals,
+    rng: np.random.Generator,
+) -> _Ints:
     """Whole groups to splits, largest first (in a seeded order among equals).
 
     Each group goes to the split whose remaining need it fills best: the rows
@@ -393,7 +448,7 @@ def _grouped(group_of, class_sets, n_classes, fractions, totals, rng):
     n_groups = int(group_of.max()) + 1
     sizes = np.bincount(group_of, minlength=n_groups)
     allowed = [s for s in range(3) if s == _TRAIN or fractions[s] > 0]
-    held = [{} for _ in range(n_groups)]
+    held: list[dict[int, int]] = [{} for _ in range(n_groups)]
     if class_sets is not None:
         for g, labels in zip(group_of.tolist(), class_sets):
             for c in labels:
@@ -427,11 +482,18 @@ def _grouped(group_of, class_sets, n_classes, fractions, totals, rng):
 # -- reporting ----------------------------------------------------------------------------
 
 
-def _report(assignment, totals, fractions, labels, group, n_groups):
+def _report(
+    assignment: _Ints,
+    totals: _Totals,
+    fractions: _Fractions,
+    labels: _Labels | None,
+    group: str | None,
+    n_groups: int,
+) -> list[str]:
     """The `SplitWarning` messages: empty splits, and classes missing from a split."""
     sizes = np.bincount(assignment, minlength=3)
     asked = [s for s in range(3) if s == _TRAIN or fractions[s] > 0]
-    messages = []
+    messages: list[str] = []
     for s in asked:
         if sizes[s]:
             continue
@@ -490,15 +552,15 @@ def _report(assignment, totals, fractions, labels, group, n_groups):
 
 
 def split_manifest(
-    manifest,
-    val=0.1,
-    test=0.0,
+    manifest: str | os.PathLike[str] | pd.DataFrame,
+    val: float = 0.1,
+    test: float = 0.0,
     *,
-    stratify=None,
-    group=None,
-    seed=0,
-    label_separator=None,
-):
+    stratify: str | list[str] | tuple[str, ...] | None = None,
+    group: str | None = None,
+    seed: int = 0,
+    label_separator: str | None = None,
+) -> dict[str, pd.DataFrame]:
     """Splits a manifest into train, validation and test sets, reproducibly.
 
     Every row lands in exactly one split, and the same arguments and seed give
@@ -587,13 +649,11 @@ def split_manifest(
     rows.raise_problems()
     labels = None
     if read is not None:
-        classes, class_of, label_sets = read
-        multi = class_of is None
+        classes, class_of, class_sets = read
         what = (
             f"columns {listing(stratify)}" if isinstance(stratify, list) else f"column {stratify!r}"
         )
-        class_sets = label_sets if multi else [[c] for c in class_of.tolist()]
-        labels = _Labels(classes, class_sets, what, multi)
+        labels = _Labels(classes, class_sets, what, multi=class_of is None)
 
     fractions = (1.0 - val - test, val, test)
     n_val, n_test = round(val * n), round(test * n)
@@ -604,7 +664,7 @@ def split_manifest(
         assignment = _grouped(group_of, sets, n_classes, fractions, totals, rng)
     elif labels is None:
         assignment = _plain(n, totals, rng)
-    elif labels.multi:
+    elif class_of is None:  # multi-label
         assignment = _iterative(labels.sets, len(labels.classes), fractions, totals, rng)
     else:
         assignment = _stratified(class_of, len(labels.classes), fractions, totals, rng)

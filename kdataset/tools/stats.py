@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Mapping
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from kdataset.errors import ManifestError
@@ -26,23 +29,23 @@ class LabelStats:
     """
 
     table: pd.DataFrame
-    rows: dict
+    rows: dict[str, int]
     label_encoder: LabelEncoder
 
     @property
-    def totals(self):
+    def totals(self) -> pd.Series[int]:
         """Samples per class over all the manifests, as a Series."""
         return self.table["total"] if "total" in self.table else self.table.iloc[:, 0]
 
     @property
-    def imbalance_ratio(self):
+    def imbalance_ratio(self) -> float:
         """Samples of the largest class divided by those of the smallest."""
         totals = self.totals
         return (
             float(totals.max() / totals.min()) if len(totals) and totals.min() > 0 else float("inf")
         )
 
-    def summary(self):
+    def summary(self) -> str:
         """One line: rows, classes, imbalance ratio with the largest and smallest class."""
         totals = self.totals
         rows = ", ".join(f"{name} {count:,}" for name, count in self.rows.items())
@@ -52,11 +55,18 @@ class LabelStats:
             f"smallest {totals.idxmin()!r}: {int(totals.min()):,})"
         )
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.table.to_string()}\n{self.summary()}"
 
 
-def label_stats(manifests, label_column="label", label_separator=None):
+def label_stats(
+    manifests: str
+    | os.PathLike[str]
+    | pd.DataFrame
+    | Mapping[str, str | os.PathLike[str] | pd.DataFrame],
+    label_column: str | list[str] | tuple[str, ...] = "label",
+    label_separator: str | None = None,
+) -> LabelStats:
     """Counts the samples of each class, in one manifest or in several (such as splits).
 
     Args:
@@ -88,7 +98,7 @@ def label_stats(manifests, label_column="label", label_separator=None):
     >>> stats.imbalance_ratio
     2.0
     """
-    named = manifests if isinstance(manifests, dict) else {"samples": manifests}
+    named = manifests if isinstance(manifests, Mapping) else {"samples": manifests}
     multi_column = isinstance(label_column, list | tuple)
     encoder = LabelEncoder(
         classes=list(label_column) if multi_column else None,
@@ -97,13 +107,14 @@ def label_stats(manifests, label_column="label", label_separator=None):
     )
     # Read as the dataset reads it (`;` and tab-separated files too), once;
     # a multi-label row with an empty cell has no label.
-    manifests = {
+    read_rows = {
         name: Rows(source, label_column=label_column, empty_labels=label_separator is not None)
         for name, source in named.items()
     }
-    any_rows = any(len(m) for m in manifests.values())
-    read, rows = {}, {}
-    for name, manifest in manifests.items():
+    any_rows = any(len(m) for m in read_rows.values())
+    read: dict[str, list[object] | npt.NDArray[np.int8]] = {}
+    rows: dict[str, int] = {}
+    for name, manifest in read_rows.items():
         if len(manifest) == 0 and any_rows:
             # An empty split (`test` of `split_manifest(..., test=0)`) counts no rows.
             read[name] = np.zeros((0, len(label_column)), np.int8) if multi_column else []
@@ -111,10 +122,12 @@ def label_stats(manifests, label_column="label", label_separator=None):
             continue
         if manifest.problems:
             raise ManifestError(manifest.problems, source=manifest.source or name)
-        read[name] = manifest.labels
+        labels = manifest.labels
+        assert labels is not None  # read, with a label column and no problem
+        read[name] = labels
         rows[name] = len(manifest)
     if multi_column:
-        counts = {name: labels.sum(axis=0).tolist() for name, labels in read.items()}
+        counts = {name: np.asarray(labels).sum(axis=0).tolist() for name, labels in read.items()}
     else:
         everything = [label for labels in read.values() for label in labels]
         encoder.fit(everything)

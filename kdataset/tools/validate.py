@@ -5,17 +5,27 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import math
+import os
 import threading
 
 import numpy as np
+import pandas as pd
 
-from kdataset.core.reading import probe, read_manifest
+from kdataset.core.reading import FilePart, probe, read_manifest
 from kdataset.core.spec import DatasetSpec
-from kdataset.errors import Problem
+from kdataset.errors import Problem, SampleError
+from kdataset.io.manifest import Manifest
+from kdataset.loading.loaders import Loader
 from kdataset.loading.parallel import load_rows, usable_cores
 
 
-def validate_manifest(manifest, *, deep=False, progress=False, **dataset_kwargs):
+def validate_manifest(
+    manifest: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    deep: bool = False,
+    progress: bool = False,
+    **dataset_kwargs: object,
+) -> list[Problem]:
     """Every problem of a manifest, as `ManifestDataset` would find them.
 
     Checks what the dataset constructor checks (columns, ids, labels, that
@@ -71,29 +81,39 @@ def validate_manifest(manifest, *, deep=False, progress=False, **dataset_kwargs)
     return list(dict.fromkeys(problems))  # the first sample's error, found twice once
 
 
-def _problem(error):
+def _problem(error: SampleError) -> Problem:
     return Problem(error.reason, line=error.line, id=error.id, path=error.path)
 
 
-def _load_all(manifest, part, first, progress, block=1024, scratch_bytes=4 << 20):
+def _load_all(
+    manifest: Manifest,
+    part: FilePart,
+    first: int,
+    progress: bool,
+    block: int = 1024,
+    scratch_bytes: int = 4 << 20,
+) -> list[Problem]:
     """Problems found by loading the samples from `first` on, in chunks that threads
     load into scratch buffers.
 
     Each chunk goes through the loader's batch path (for `.npy` files the C
     reader, outside the GIL), going on past samples that fail.
     """
-    shape, dtype = part.sample_shape, part.sample_dtype
+    shape, dtype, files, loader = part.sample_shape, part.sample_dtype, part.paths, part.loader
+    # A part of a clean manifest whose first sample loaded has them all, and its `Loader`.
+    assert shape is not None and dtype is not None and files is not None
+    assert isinstance(loader, Loader)
     sample_bytes = max(1, math.prod(shape) * dtype.itemsize)
     chunk = max(1, min(256, scratch_bytes // sample_bytes))
     local = threading.local()
 
-    def load(start):
+    def load(start: int) -> list[Problem]:
         rows = range(start, min(start + chunk, len(manifest)))
         buffer = getattr(local, "buffer", None)
         if buffer is None:
             buffer = local.buffer = np.empty((chunk, *shape), dtype)
-        paths = [part.paths[i] for i in rows]
-        failures = load_rows(part.loader, paths, buffer[: len(paths)], skip=True)
+        paths = [files[i] for i in rows]
+        failures = load_rows(loader, paths, buffer[: len(paths)], skip=True)
         return [
             Problem(
                 e.reason,
@@ -104,7 +124,7 @@ def _load_all(manifest, part, first, progress, block=1024, scratch_bytes=4 << 20
             for j, e in failures
         ]
 
-    problems = []
+    problems: list[Problem] = []
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(usable_cores()))
         bar = task = None
@@ -117,6 +137,6 @@ def _load_all(manifest, part, first, progress, block=1024, scratch_bytes=4 << 20
             end = min(start + block, len(manifest))
             for found in pool.map(load, range(start, end, chunk)):
                 problems += found
-            if bar is not None:
+            if bar is not None and task is not None:
                 bar.update(task, advance=end - start)
     return problems

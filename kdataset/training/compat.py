@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from kdataset.errors import ManifestError, Problem
 from kdataset.training.dataset import ManifestDataset
+
+_Id = TypeVar("_Id", bound=Hashable)
 
 
 class DataGenerator(ManifestDataset):
@@ -61,30 +65,30 @@ class DataGenerator(ManifestDataset):
 
     def __init__(
         self,
-        list_IDs,
-        labels,
-        batch_size=32,
-        dim=(32, 32, 32),
-        n_channels=1,
-        n_classes=10,
-        shuffle=True,
-        path_template="data/{id}.npy",
-        **kwargs,
-    ):
-        self.list_IDs = list(list_IDs)
-        self.labels = labels
+        list_IDs: Iterable[_Id],
+        labels: Mapping[_Id, int],
+        batch_size: int = 32,
+        dim: Iterable[int] = (32, 32, 32),
+        n_channels: int = 1,
+        n_classes: int = 10,
+        shuffle: bool = True,
+        path_template: str = "data/{id}.npy",
+        **kwargs: Any,
+    ) -> None:
+        ids = list(list_IDs)
+        self.list_IDs: Sequence[Hashable] = ids
+        # Keyed by the ids, of whatever hashable type the caller gave.
+        self.labels: Mapping[Any, int] = labels
         self.dim = tuple(dim)
         self.n_channels = n_channels
         self.n_classes = n_classes
-        missing = [i for i in self.list_IDs if i not in labels]
+        missing = [i for i in ids if i not in labels]
         if missing:
             raise ManifestError(
                 [Problem("no entry in `labels`", id=str(i)) for i in missing],
                 source="(list_IDs and labels)",
             )
-        frame = pd.DataFrame(
-            {"id": [str(i) for i in self.list_IDs], "label": [labels[i] for i in self.list_IDs]}
-        )
+        frame = pd.DataFrame({"id": [str(i) for i in ids], "label": [labels[i] for i in ids]})
         super().__init__(
             frame,
             batch_size,
@@ -97,13 +101,15 @@ class DataGenerator(ManifestDataset):
             **kwargs,
         )
 
-    def _x_shape(self, sample_shape):
+    def _x_shape(self, sample_shape: tuple[int, ...] | None) -> tuple[int, ...]:
         """Samples go out as `(*dim, n_channels)`, in every batch the dataset serves."""
         shape = (*self.dim, self.n_channels)
+        paths, ids = self.manifest.paths, self.manifest.ids
+        # Asked once the manifest is read clean and its first sample loaded.
+        assert sample_shape is not None and paths is not None and ids is not None
         if math.prod(sample_shape) != math.prod(shape):
             raise ValueError(
                 f"Invalid `dim`/`n_channels`: samples of shape {shape} were asked for, but "
-                f"{self.manifest.paths[0]!r} (id {self.manifest.ids[0]!r}) holds shape "
-                f"{tuple(sample_shape)}."
+                f"{paths[0]!r} (id {ids[0]!r}) holds shape {tuple(sample_shape)}."
             )
         return shape

@@ -9,20 +9,35 @@ from __future__ import annotations
 import functools
 import hashlib
 import operator
+import os
 import random
 import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal
 
 import keras
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 from kdataset.core.audit import IdDigest, id_hashes
-from kdataset.core.batches import BatchSource
-from kdataset.core.reading import LabelPart, NumberPart, read_manifest
-from kdataset.core.spec import DatasetSpec
-from kdataset.core.stream import Stream
+from kdataset.core.batches import Batch, BatchSource, Loaded, Transform
+from kdataset.core.reading import LabelPart, NumberPart, ReadManifest, read_manifest
+from kdataset.core.spec import DatasetSpec, OnError, Sampling
+from kdataset.core.stream import BatchPlan, Stream, StreamState
 from kdataset.errors import ManifestError, SampleError, check_int
-from kdataset.labels.encoding import balanced_class_weights
+from kdataset.io.cache import PackedCache
+from kdataset.io.manifest import LabelColumn
+from kdataset.labels.encoding import Label, LabelEncoder, balanced_class_weights
+from kdataset.labels.fields import Field, LabelMode
+from kdataset.loading.loaders import Loader, LoaderSpec, Shape
 from kdataset.loading.parallel import Prefetcher, check_picklable, plan_workers
-from kdataset.training.driving import epoch_end_kind, keras_data_shard, warn_if_untested
+from kdataset.training.driving import (
+    EpochEnd,
+    epoch_end_kind,
+    keras_data_shard,
+    warn_if_untested,
+)
 from kdataset.training.epochs import EpochTracker
 from kdataset.training.records import ServedLedger, SkippedRecord, SkippedSamplesWarning
 from kdataset.training.sharding import host_shard
@@ -177,36 +192,36 @@ class ManifestDataset(keras.utils.PyDataset):
 
     def __init__(
         self,
-        manifest,
-        batch_size=32,
+        manifest: str | os.PathLike[str] | pd.DataFrame,
+        batch_size: int = 32,
         *,
-        id_column="id",
-        label_column="label",
-        path_column=None,
-        path_template=None,
-        root_dir=None,
-        storage_options=None,
-        loader="auto",
-        label_mode="categorical",
-        label_separator=None,
-        classes=None,
-        inputs=None,
-        outputs=None,
-        sample_weight=None,
-        shuffle=True,
-        seed=None,
-        sampling=None,
-        transform=None,
-        batch_transform=None,
-        drop_remainder=False,
-        pad_remainder=False,
-        shard=None,
-        on_error="raise",
-        cache=None,
-        workers="auto",
-        use_multiprocessing=False,
-        max_queue_size=None,
-    ):
+        id_column: str | None = "id",
+        label_column: LabelColumn | None = "label",
+        path_column: str | None = None,
+        path_template: str | None = None,
+        root_dir: str | os.PathLike[str] | None = None,
+        storage_options: dict[str, Any] | None = None,
+        loader: LoaderSpec = "auto",
+        label_mode: LabelMode | None = "categorical",
+        label_separator: str | None = None,
+        classes: Sequence[Label] | LabelEncoder | None = None,
+        inputs: Field | Mapping[str, Field] | None = None,
+        outputs: Field | Mapping[str, Field] | None = None,
+        sample_weight: str | None = None,
+        shuffle: bool = True,
+        seed: int | None = None,
+        sampling: Sampling | None = None,
+        transform: Transform | None = None,
+        batch_transform: Transform | None = None,
+        drop_remainder: bool = False,
+        pad_remainder: bool = False,
+        shard: tuple[int, int] | Literal["auto"] | None = None,
+        on_error: OnError = "raise",
+        cache: str | os.PathLike[str] | None = None,
+        workers: int | Literal["auto"] = "auto",
+        use_multiprocessing: bool = False,
+        max_queue_size: int | None = None,
+    ) -> None:
         # Keras sees one worker: its enqueuer would replay batches across epochs.
         super().__init__(workers=1, use_multiprocessing=False)
         spec = DatasetSpec(
@@ -245,21 +260,25 @@ class ManifestDataset(keras.utils.PyDataset):
             raise ManifestError(read.problems, source=self.manifest.source)
         self.label_encoder = read.label_encoder
         class_labels = spec.class_labels
-        self.label_mode = class_labels[1].mode if read.label_encoder is not None else None
+        self.label_mode: LabelMode | None = (
+            class_labels[1].mode if class_labels is not None and read.label_encoder else None
+        )
         self.label_encoders = {
             part.name: part.encoder for part in read.outputs if isinstance(part, LabelPart)
         }
         self.num_samples = len(self.manifest)
         self.seed = spec.seed if spec.seed is not None else random.randrange(2**31)
         self._read = read
-        self._fingerprint = _fingerprint(self.manifest.ids, read, spec)
+        self._ids: list[str] = self.manifest.ids or []
+        self._fingerprint = _fingerprint(self._ids, read, spec)
         warn_if_untested()
         self._plan_shards(keras_data_shard())
         if read.first_sample_error is not None:
             raise read.first_sample_error
         self.loader = read.loader
         self.sample_shape, self.sample_dtype = read.sample_shape, read.sample_dtype
-        loaders = [part.loader for part in read.file_parts]
+        # A clean read has made every loader (a `Loader`).
+        loaders = [part.loader for part in read.file_parts if isinstance(part.loader, Loader)]
         self.num_workers, self.use_processes = plan_workers(
             loaders, spec.workers, spec.use_multiprocessing
         )
@@ -287,19 +306,19 @@ class ManifestDataset(keras.utils.PyDataset):
         self._skipped = SkippedRecord()
         self.skipped = self._skipped.samples
         self._served = ServedLedger()
-        self._id_hashes = None
+        self._id_hashes: npt.NDArray[np.uint64] | None = None
 
-    def _x_shape(self, sample_shape):
+    def _x_shape(self, sample_shape: Shape | None) -> Shape | None:
         """The shape each sample is given in a batch; `None` keeps the loaded shape."""
         return None
 
-    def _new_prefetcher(self):
+    def _new_prefetcher(self) -> Prefetcher[BatchPlan, Loaded]:
         """Loads the next batches ahead, in `num_workers` threads: the stream plans each,
         the batch source loads it."""
         load_ahead = functools.partial(self._source.load, split=False)
         return Prefetcher(self._stream.plan, load_ahead, self.num_workers)
 
-    def _plan_shards(self, keras_shard):
+    def _plan_shards(self, keras_shard: tuple[int, int] | None) -> None:
         """Which part of every epoch this process serves, and how Keras will ask for it.
 
         `keras_shard` is Keras's `(data_shard_id, num_data_shards)` when Keras
@@ -326,7 +345,11 @@ class ManifestDataset(keras.utils.PyDataset):
             spec.shuffle,
             spec.drop_remainder,
             fingerprint=self._fingerprint,
-            class_of=self._read.targets.indices if spec.sampling == "balanced" else None,
+            class_of=(
+                self._read.targets.indices
+                if spec.sampling == "balanced" and self._read.targets is not None
+                else None
+            ),
             shard=shard,
         )
         if stream.num_batches == 0:
@@ -340,7 +363,7 @@ class ManifestDataset(keras.utils.PyDataset):
         self._stream = stream
         self._pad_to = spec.batch_size if spec.pad_remainder or padded else None
 
-    def _follow_keras_shard(self):
+    def _follow_keras_shard(self) -> None:
         """Takes Keras's shard if the distribution changed since the dataset was built.
 
         Called when Keras asks for the number of batches, before it reads any
@@ -363,7 +386,7 @@ class ManifestDataset(keras.utils.PyDataset):
         self._prefetcher.close()
         self._prefetcher = self._new_prefetcher()
 
-    def _host_index(self, index):
+    def _host_index(self, index: int) -> int:
         """This process's batch of `ds[index]` outside an epoch.
 
         Under Keras's sharding `len(ds)` counts the batches of all processes,
@@ -388,32 +411,51 @@ class ManifestDataset(keras.utils.PyDataset):
 
     # -- the arguments, as given --------------------------------------------
 
-    batch_size = property(lambda self: self.spec.batch_size, doc="Samples per batch.")
-    shuffle = property(lambda self: self.spec.shuffle, doc="Whether epochs are shuffled.")
-    drop_remainder = property(lambda self: self.spec.drop_remainder, doc="See the class.")
-    pad_remainder = property(lambda self: self.spec.pad_remainder, doc="See the class.")
-    on_error = property(lambda self: self.spec.on_error, doc="`'raise'` or `'skip'`.")
+    @property
+    def batch_size(self) -> int:
+        """Samples per batch."""
+        return self.spec.batch_size
 
     @property
-    def cache(self):
+    def shuffle(self) -> bool:
+        """Whether epochs are shuffled."""
+        return self.spec.shuffle
+
+    @property
+    def drop_remainder(self) -> bool:
+        """Whether the last, smaller batch of an epoch is left out (see the class)."""
+        return self.spec.drop_remainder
+
+    @property
+    def pad_remainder(self) -> bool:
+        """Whether the last batch is padded to `batch_size` (see the class)."""
+        return self.spec.pad_remainder
+
+    @property
+    def on_error(self) -> Literal["raise", "skip"]:
+        """`'raise'` or `'skip'` a sample that fails to load."""
+        return self.spec.on_error
+
+    @property
+    def cache(self) -> PackedCache | None:
         """The `PackedCache`, or `None`."""
         return self._source.cache
 
     # -- the PyDataset protocol ---------------------------------------------
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self._keras_shard is None:
             return self._stream.num_batches
         # Keras shards the dataset: it asks for every `count`-th of all processes' batches.
         return self._stream.num_batches * self._keras_shard[1]
 
     @property
-    def num_batches(self):
+    def num_batches(self) -> int:
         """`len(ds)`; Keras reads it before each epoch, when the dataset follows Keras's shard."""
         self._follow_keras_shard()
         return len(self)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Batch:
         """A batch: `(x, y)`, `(x, y, weight)` with weights, or `x` alone without labels.
 
         Outside an epoch driven by Keras (or by iterating the dataset), batch
@@ -428,12 +470,12 @@ class ManifestDataset(keras.utils.PyDataset):
         self._epochs.indexed = True
         return self._serve(stream.plan(stream.epoch, index))
 
-    def batch_rows(self, index, epoch=None):
+    def batch_rows(self, index: int, epoch: int | None = None) -> npt.NDArray[np.integer]:
         """Manifest row positions of batch `index` of an epoch (by default the current one)."""
         index = self._stream.check_index(index)
         return self._stream.rows(self._stream.epoch if epoch is None else epoch, index)
 
-    def _serve(self, plan, ahead=False):
+    def _serve(self, plan: BatchPlan, ahead: bool = False) -> Batch:
         """The batch of `plan`: taken from the prefetcher (with `ahead`, when it loaded it
         ahead) or loaded now, then assembled. The one way a batch is served."""
         source = self._source
@@ -453,7 +495,7 @@ class ManifestDataset(keras.utils.PyDataset):
         self._served.record(plan, [position for position, _ in loaded.failures])
         return batch
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Batch]:
         """Yields the rest of the current epoch, in the dataset's order, then moves on.
 
         The rest is the whole epoch, but after `set_state` (or a loop left
@@ -462,13 +504,13 @@ class ManifestDataset(keras.utils.PyDataset):
         """
         return _one_epoch(self, self._stream.batches_in(self.epoch) - self.position)
 
-    def on_epoch_begin(self):
+    def on_epoch_begin(self) -> None:
         self._epochs.begin(self._stream)
 
-    def on_epoch_end(self):
+    def on_epoch_end(self) -> None:
         self._end_epoch(epoch_end_kind(self))
 
-    def _end_epoch(self, kind):
+    def _end_epoch(self, kind: EpochEnd) -> None:
         """Ends an epoch; `kind` says who ended it (`kdataset.training.driving.epoch_end_kind`)."""
         if self._epochs.end(self._stream, kind):
             self._prefetcher.reset()
@@ -477,21 +519,21 @@ class ManifestDataset(keras.utils.PyDataset):
     # -- position, state and resuming ----------------------------------------
 
     @property
-    def epoch(self):
+    def epoch(self) -> int:
         """The epoch of the next batch, counted from 0."""
         return self._stream.epoch
 
     @property
-    def position(self):
+    def position(self) -> int:
         """How many batches of the current epoch have been served."""
         return self._stream.position
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int) -> None:
         """Starts epoch `epoch` from its first batch (for custom training loops)."""
         self._stream.seek(epoch)
         self._prefetcher.reset()
 
-    def get_state(self):
+    def get_state(self) -> StreamState:
         """Where the dataset stands, as small plain data (JSON-safe).
 
         Returns:
@@ -501,7 +543,7 @@ class ManifestDataset(keras.utils.PyDataset):
         """
         return self._stream.get_state()
 
-    def state_at(self, epoch, position):
+    def state_at(self, epoch: int, position: int) -> StreamState:
         """The state of batch `position` of `epoch` (it may run past the epoch's end).
 
         For checkpoints: a callback knows which batches the model has trained on,
@@ -509,7 +551,7 @@ class ManifestDataset(keras.utils.PyDataset):
         """
         return self._stream.state_at(epoch, position)
 
-    def set_state(self, state):
+    def set_state(self, state: Mapping[str, object]) -> None:
         """Continues from a `get_state()`: the next batches are exactly those not yet served.
 
         Raises:
@@ -522,7 +564,7 @@ class ManifestDataset(keras.utils.PyDataset):
 
     # -- auditing: every row once across hosts -----------------------------
 
-    def served_digest(self, epoch=None):
+    def served_digest(self, epoch: int | None = None) -> str:
         """A digest of the ids this dataset (this host) served in `epoch` (by default the
         current one), as text: `"count:hash"`.
 
@@ -536,7 +578,7 @@ class ManifestDataset(keras.utils.PyDataset):
         epoch = self.epoch if epoch is None else check_int("epoch", epoch, 0)
         return str(self._digest(self._served.rows(epoch)))
 
-    def epoch_digest(self, epoch=None):
+    def epoch_digest(self, epoch: int | None = None) -> str:
         """The digest of the ids that all hosts together serve in `epoch`: every row of the
         epoch's order (each once; with balanced sampling, the draws), but the rows that
         `drop_remainder` leaves out of every host."""
@@ -546,12 +588,12 @@ class ManifestDataset(keras.utils.PyDataset):
         served = stream.epoch_offset(epoch) + stream.batches_in(epoch) * stream.global_batch_size
         return str(self._digest(order[: min(len(order), served)]))
 
-    def _digest(self, rows):
+    def _digest(self, rows: npt.NDArray[np.integer]) -> IdDigest:
         if self._id_hashes is None:
-            self._id_hashes = id_hashes(self.manifest.ids)
+            self._id_hashes = id_hashes(self._ids)
         return IdDigest().add(self._id_hashes[rows])
 
-    def rest_of_epoch(self):
+    def rest_of_epoch(self) -> _RestOfEpoch:
         """This epoch's batches not yet served, as a dataset of their own.
 
         After `set_state`, fit on it first so that Keras's epochs stay in step:
@@ -563,24 +605,24 @@ class ManifestDataset(keras.utils.PyDataset):
     # -- labels ----------------------------------------------------------------
 
     @property
-    def classes(self):
+    def classes(self) -> list[Label] | None:
         """Class names in index order, or `None` without labels."""
         return None if self.label_encoder is None else self.label_encoder.classes
 
     @property
-    def ids(self):
+    def ids(self) -> list[str]:
         """Sample ids, in manifest order."""
-        return list(self.manifest.ids)
+        return list(self._ids)
 
-    def class_weight(self):
+    def class_weight(self) -> dict[int, float]:
         """Balanced class weights, `{class_index: weight}`, for `model.fit(class_weight=...)`.
 
         Raises:
             ValueError: without labels, or for multi-hot labels (Keras argmaxes
                 2-D targets, so weights per class cannot work there).
         """
-        targets = self._class_targets
-        if targets is None:
+        targets, encoder = self._class_targets, self.label_encoder
+        if targets is None or encoder is None:
             if self.spec.outputs is not None:
                 raise ValueError(
                     "`class_weight()` weighs classes: it needs one output of class labels "
@@ -593,15 +635,15 @@ class ManifestDataset(keras.utils.PyDataset):
                 "`class_weight()` is for single-label data: `fit(class_weight=...)` argmaxes "
                 "multi-hot targets, so every row would get its first class's weight."
             )
-        return balanced_class_weights(targets.indices, self.label_encoder)
+        return balanced_class_weights(targets.indices, encoder)
 
-    def close(self):
+    def close(self) -> None:
         """Stops the loading threads or processes (they restart when needed)."""
         # Loads in processes are waited for: one left running would start a new pool.
         self._prefetcher.close(wait=self.use_processes)
         self._source.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         labels = (
             f"label_mode={self.label_mode!r}, classes={len(self.classes)}"
             if self.classes
@@ -610,7 +652,8 @@ class ManifestDataset(keras.utils.PyDataset):
         if self.spec.inputs is not None:
             x = "inputs " + ", ".join(map(repr, self._source.x_names))
         else:
-            x = f"x {self.sample_shape} {self.sample_dtype.name}"
+            dtype = "" if self.sample_dtype is None else f" {self.sample_dtype.name}"
+            x = f"x {self.sample_shape}{dtype}"
         if self.spec.outputs is not None:
             labels = "outputs " + ", ".join(map(repr, self._source.y_names))
         return (
@@ -619,7 +662,11 @@ class ManifestDataset(keras.utils.PyDataset):
         )
 
 
-def _one_epoch(dataset, count, _finalizing=sys.is_finalizing):
+def _one_epoch(
+    dataset: ManifestDataset | _RestOfEpoch,
+    count: int,
+    _finalizing: Callable[[], bool] = sys.is_finalizing,
+) -> Iterator[Batch]:
     """`count` batches of `dataset`, between its `on_epoch_begin` and `on_epoch_end`.
 
     Inside the epoch the dataset serves its own next batch whatever the index.
@@ -636,15 +683,15 @@ def _one_epoch(dataset, count, _finalizing=sys.is_finalizing):
             dataset.on_epoch_end()
 
 
-def _fingerprint(ids, read, spec):
+def _fingerprint(ids: Sequence[str], read: ReadManifest, spec: DatasetSpec) -> str:
     """What a saved state must match: the ids, the targets and what shapes the order."""
     digest = hashlib.sha256()
     digest.update("\0".join(ids).encode())
     for part in read.outputs:
         digest.update(repr(part.name).encode())
-        if isinstance(part, LabelPart):
+        if isinstance(part, LabelPart) and part.targets is not None:
             digest.update(part.targets.digest())
-        elif isinstance(part, NumberPart):
+        elif isinstance(part, NumberPart) and part.values is not None:
             digest.update(part.values.tobytes())
     digest.update(f"{spec.shuffle}:{spec.drop_remainder}:{spec.sampling}".encode())
     return digest.hexdigest()[:16]
@@ -653,23 +700,23 @@ def _fingerprint(ids, read, spec):
 class _RestOfEpoch(keras.utils.PyDataset):
     """The batches of a dataset's current epoch not yet served (see `rest_of_epoch`)."""
 
-    def __init__(self, dataset):
+    def __init__(self, dataset: ManifestDataset) -> None:
         super().__init__()
         self.dataset = dataset
         self._start = (dataset.epoch, dataset.position)
 
-    def _host_batches(self):
+    def _host_batches(self) -> int:
         epoch, position = self._start
         return self.dataset._stream.batches_in(epoch) - position
 
-    def _keras_count(self):
+    def _keras_count(self) -> int:
         keras_shard = self.dataset._keras_shard
         return 1 if keras_shard is None else keras_shard[1]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self._host_batches() * self._keras_count()
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Batch:
         dataset = self.dataset
         index = operator.index(index)
         if not 0 <= index < len(self):
@@ -683,13 +730,13 @@ class _RestOfEpoch(keras.utils.PyDataset):
         epoch, start = self._start
         return dataset._serve(stream.plan(epoch, start + index // self._keras_count()))
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Batch]:
         return _one_epoch(self, self._host_batches())
 
-    def on_epoch_begin(self):
+    def on_epoch_begin(self) -> None:
         self.dataset.on_epoch_begin()
 
-    def on_epoch_end(self):
+    def on_epoch_end(self) -> None:
         self.dataset._end_epoch(epoch_end_kind(self))
 
 

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, TypedDict
 
 import keras
 
 from kdataset.errors import check_int
 
+if TYPE_CHECKING:
+    from kdataset.core.stream import StreamState
+    from kdataset.training.dataset import ManifestDataset
+
 _STATE = "state.json"
+
+
+class _Record(TypedDict):
+    """What `state.json` holds: the dataset's state, the weights saved with it, and
+    Keras's epoch number when they were saved."""
+
+    dataset: StreamState
+    weights: str
+    keras_epoch: int
 
 
 class ResumeCheckpoint(keras.callbacks.Callback):
@@ -38,7 +53,9 @@ class ResumeCheckpoint(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, directory, dataset, save_every=100):
+    def __init__(
+        self, directory: str | os.PathLike[str], dataset: ManifestDataset, save_every: int = 100
+    ) -> None:
         super().__init__()
         self.save_every = check_int("save_every", save_every, 1)
         self.directory = os.fspath(directory)
@@ -49,22 +66,22 @@ class ResumeCheckpoint(keras.callbacks.Callback):
 
     # -- saving ------------------------------------------------------------------
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, object] | None = None) -> None:
         # Keras calls this before the epoch's first batch is read: the dataset
         # stands where the epoch starts.
         self._epoch = epoch
         self._start = (self.dataset.epoch, self.dataset.position)
         self._seen = 0
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, object] | None = None) -> None:
         self._seen = batch + 1
         if self._seen % self.save_every == 0:
             self.save()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, object] | None = None) -> None:
         self.save()
 
-    def save(self):
+    def save(self) -> None:
         """Writes the weights, then the state that names them, then drops the old weights."""
         os.makedirs(self.directory, exist_ok=True)
         state = self.dataset.state_at(self._start[0], self._start[1] + self._seen)
@@ -72,7 +89,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         weights = f"weights-{step}.weights.h5"
         self.model.save_weights(os.path.join(self.directory, weights))
         previous = self._read_state()
-        record = {"dataset": state, "weights": weights, "keras_epoch": self._epoch}
+        record: _Record = {"dataset": state, "weights": weights, "keras_epoch": self._epoch}
         temporary = os.path.join(self.directory, _STATE + ".tmp")
         with open(temporary, "w", encoding="utf-8") as f:
             json.dump(record, f, indent=2)
@@ -85,18 +102,19 @@ class ResumeCheckpoint(keras.callbacks.Callback):
 
     # -- restoring ---------------------------------------------------------------
 
-    def _read_state(self):
+    def _read_state(self) -> _Record | None:
         path = os.path.join(self.directory, _STATE)
         if not os.path.exists(path):
             return None
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            record: _Record = json.load(f)  # as `save` wrote it
+        return record
 
-    def exists(self):
+    def exists(self) -> bool:
         """Whether there is a checkpoint to resume from."""
         return self._read_state() is not None
 
-    def restore(self, model):
+    def restore(self, model: keras.Model) -> int:
         """Loads the weights and optimizer state into `model` and puts the dataset back in place.
 
         Returns:
@@ -112,7 +130,15 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         return self.dataset.epoch
 
 
-def fit_resumable(model, dataset, directory, epochs, save_every=100, callbacks=None, **fit_kwargs):
+def fit_resumable(
+    model: keras.Model,
+    dataset: ManifestDataset,
+    directory: str | os.PathLike[str],
+    epochs: int,
+    save_every: int = 100,
+    callbacks: Iterable[keras.callbacks.Callback] | None = None,
+    **fit_kwargs: object,
+) -> keras.callbacks.History | None:
     """`model.fit` that resumes, mid-epoch, where a killed run stopped.
 
     The first call trains from the start and checkpoints every `save_every`
@@ -131,7 +157,8 @@ def fit_resumable(model, dataset, directory, epochs, save_every=100, callbacks=N
         **fit_kwargs: Anything else for `fit` (`validation_data`, `verbose`, ...).
 
     Returns:
-        The `History` of the last `fit` call.
+        The `History` of the last `fit` call, or `None` when the checkpoint's
+        run had already trained all `epochs` (no `fit` call was needed).
     """
     checkpoint = ResumeCheckpoint(directory, dataset, save_every=save_every)
     callbacks = [checkpoint, *(callbacks or [])]
@@ -149,6 +176,10 @@ def fit_resumable(model, dataset, directory, epochs, save_every=100, callbacks=N
         )
     if dataset.epoch < epochs:
         history = model.fit(
-            dataset, epochs=epochs, initial_epoch=dataset.epoch, callbacks=callbacks, **fit_kwargs
+            dataset,
+            epochs=epochs,
+            initial_epoch=dataset.epoch,
+            callbacks=callbacks,
+            **fit_kwargs,
         )
     return history
