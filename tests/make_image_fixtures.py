@@ -34,6 +34,7 @@ CONFIGS = [
     ("pad", (16, 12), "rgb", "bilinear", False, True),
     ("gray", (16, 16), "grayscale", "bilinear", False, False),
     ("rgba", (16, 16), "rgba", "bilinear", False, False),
+    ("area", (13, 11), "rgb", "area", False, False),
 ]
 
 

@@ -1,6 +1,7 @@
 """Loaders: .npy read fast and safely, images through Pillow, plain functions."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -110,6 +111,36 @@ def test_image_loader_arguments_are_checked():
         kd.ImageLoader(color_mode="cmyk")
     with pytest.raises(ValueError, match=r"Invalid `interpolation`"):
         kd.ImageLoader(interpolation="fancy")
+
+
+@pytest.mark.parametrize("make", [kd.ImageLoader, kd.MaskLoader])
+def test_image_dtype_is_float32_or_uint8(make):
+    expected = (
+        r"Invalid `dtype`: expected one of \{'float32', 'uint8'\} \(or those NumPy dtypes\)\. "
+    )
+    for bad, shown in (
+        ("float16", "'float16'"),
+        (np.float64, "<class 'numpy.float64'>"),
+        ("int8", "'int8'"),
+        (None, "None"),  # np.dtype(None) would be float64
+        ("pixels", "'pixels'"),
+        (">f4", "'>f4'"),  # float32, but not in this machine's byte order
+    ):
+        with pytest.raises(ValueError, match=expected + re.escape(f"Received: dtype={shown}")):
+            make((8, 8), dtype=bad)
+    for good, dtype in (
+        ("uint8", np.uint8),
+        (np.uint8, np.uint8),
+        (np.dtype("float32"), np.float32),
+        ("f4", np.float32),
+    ):
+        loader = make((8, 8), dtype=good)
+        assert loader.dtype == dtype and loader.storage_dtype == (
+            np.uint8 if make is kd.MaskLoader else dtype
+        )
+    assert make().dtype == np.float32
+    assert "dtype" not in repr(make((8, 8)))  # float32 loaders keep their cache keys
+    assert repr(make((8, 8), dtype=np.uint8)).endswith(", dtype='uint8')")
 
 
 def test_auto_loader_names_the_extensions_it_cannot_read(tmp_path):
@@ -234,17 +265,118 @@ def _photo(path, size):
     return str(path)
 
 
-def test_antialias_decodes_large_jpegs_reduced_then_averages_areas(tmp_path):
-    large = _photo(tmp_path / "large.jpg", (960, 720))  # 4x the size asked for: decoded at 1/2
-    medium = _photo(tmp_path / "medium.jpg", (720, 540))  # 3x: decoded in full
-    for color_mode in ("rgb", "grayscale"):
-        fast = kd.ImageLoader(image_size=(180, 240), color_mode=color_mode, antialias=True)
-        full = kd.ImageLoader(image_size=(180, 240), color_mode=color_mode, interpolation="area")
-        assert repr(fast) != repr(full)  # cache keys differ
-        got, want = fast(large), full(large)
-        assert got.shape == want.shape == (180, 240, 3 if color_mode == "rgb" else 1)
-        assert 0 < np.abs(got - want).mean() < 1
-        np.testing.assert_array_equal(fast(medium), full(medium))
+def test_antialias_decodes_a_large_jpeg_at_the_smallest_scale_that_covers_image_size(tmp_path):
+    import simplejpeg
+
+    from kdataset.loading import imaging
+
+    large = _photo(tmp_path / "large.jpg", (960, 720))
+    with open(large, "rb") as f:
+        data = f.read()
+    # (image_size, geometry, the size it is decoded at): 1/2 is 360x480, 1/4 180x240, 1/8 90x120.
+    cases = [
+        ((180, 240), {}, (180, 240)),  # 1/4 covers it exactly
+        ((181, 240), {}, (360, 480)),  # 1/4 is a row short
+        ((100, 100), {}, (180, 240)),  # 1/8 is 90 rows
+        ((100, 100), {"pad_to_aspect_ratio": True}, (90, 120)),  # padded to 75x100: 1/8 covers it
+        ((100, 100), {"crop_to_aspect_ratio": True}, (180, 240)),  # 1/4 crops to 180x180
+        ((400, 500), {}, (720, 960)),  # less than twice: decoded in full
+    ]
+    for color_mode, colorspace in (("rgb", "RGB"), ("grayscale", "GRAY")):
+        for size, geometry, decoded in cases:
+            loader = kd.ImageLoader(size, color_mode=color_mode, antialias=True, **geometry)
+            # What it should be: that decode, cropped or padded, averaged by area into place.
+            image = simplejpeg.decode_jpeg(
+                data, colorspace, fastdct=True, min_height=decoded[0], min_width=decoded[1]
+            )
+            assert image.shape[:2] == decoded
+            want = np.zeros((*size, image.shape[2]), np.float32)
+            window = (
+                imaging.crop_window(*decoded, *size)
+                if geometry.get("crop_to_aspect_ratio")
+                else None
+            )
+            place = (
+                imaging.pad_place(*decoded, *size) if geometry.get("pad_to_aspect_ratio") else None
+            )
+            imaging.area_into(image, want, window, place)
+            np.testing.assert_array_equal(loader(large), want, err_msg=f"{size} {geometry}")
+    # Decoded in full, antialias is the area resize, as `interpolation="area"` (cache keys differ).
+    fast = kd.ImageLoader((400, 500), antialias=True)
+    full = kd.ImageLoader((400, 500), interpolation="area")
+    assert repr(fast) != repr(full)
+    np.testing.assert_array_equal(fast(large), full(large))
+
+
+def test_antialias_reduces_the_decode_where_pillow_decodes_too(tmp_path, monkeypatch):
+    import functools
+
+    from kdataset.loading import imaging
+
+    large = _photo(tmp_path / "large.jpg", (960, 720))
+    with open(large, "rb") as f:
+        data = f.read()
+    by_libjpeg_turbo = kd.ImageLoader((180, 240), antialias=True)(large)
+    monkeypatch.setattr(imaging, "simplejpeg", None)  # a platform without its wheels
+    covers = functools.partial(imaging.shrinks, target=(180, 240))
+    assert imaging.decode(data, "rgb", covers).shape == (180, 240, 3)  # at 1/4
+    assert imaging.decode(data, "grayscale", covers).shape == (180, 240, 1)
+    by_pillow = kd.ImageLoader((180, 240), antialias=True)(large)
+    assert np.abs(by_pillow - by_libjpeg_turbo).mean() < 2  # Pillow's accurate DCT
+
+
+def test_mask_loader_serves_uint8_class_indices(tmp_path):
+    from PIL import Image
+
+    classes = np.zeros((12, 16), np.uint8)
+    classes[:, 4:8], classes[:, 8:12], classes[6:, 12:] = 1, 2, 200
+    mask = Image.fromarray(classes, mode="L").convert("P")
+    mask.save(tmp_path / "m.png")
+    floats = kd.MaskLoader((9, 8))(str(tmp_path / "m.png"))
+    indices = kd.MaskLoader((9, 8), dtype="uint8")(str(tmp_path / "m.png"))
+    assert indices.dtype == np.uint8 and indices.shape == (9, 8, 1)
+    np.testing.assert_array_equal(indices, floats)
+    assert set(np.unique(indices).tolist()) == {0, 1, 2, 200}
+    padded = kd.MaskLoader((9, 9), pad_to_aspect_ratio=True, dtype="uint8")(str(tmp_path / "m.png"))
+    assert padded.dtype == np.uint8 and (padded[0] == 0).all()  # class 0 around
+    # Classes above 255 do not fit: refused, whatever the dtype, naming the file.
+    Image.fromarray(np.full((12, 16), 300, np.uint16)).save(tmp_path / "wide.png")
+    for dtype in ("uint8", "float32"):
+        with pytest.raises(
+            kd.SampleError, match=r"mask values up to 300: masks hold class indices 0\.\.255"
+        ) as info:
+            kd.MaskLoader((9, 8), dtype=dtype)(str(tmp_path / "wide.png"))
+        assert info.value.path.endswith("wide.png")
+
+
+def test_a_dataset_of_uint8_images_serves_uint8_batches_padded_with_zeros(tmp_path):
+    import pandas as pd
+    from PIL import Image
+
+    for i in range(5):
+        Image.fromarray(np.full((12, 10, 3), 40 * (i + 1), np.uint8)).save(tmp_path / f"{i}.png")
+    pd.DataFrame(
+        {"path": [f"{i}.png" for i in range(5)], "label": ["x", "y", "x", "y", "x"]}
+    ).to_csv(tmp_path / "images.csv", index=False)
+    loader = kd.ImageLoader((6, 5), dtype="uint8")
+    for inputs in (None, {"image": kd.Files("path", loader=loader)}):
+        ds = kd.ManifestDataset(
+            tmp_path / "images.csv",
+            batch_size=4,
+            id_column=None,
+            shuffle=False,
+            pad_remainder=True,
+            label_mode="int",
+            **({"loader": loader} if inputs is None else {"inputs": inputs}),
+        )
+        (x, y, weights), (last, _, last_weights) = ds[0], ds[1]
+        if inputs is not None:
+            x, last = x["image"], last["image"]
+        assert x.dtype == last.dtype == np.uint8 and x.shape == last.shape == (4, 6, 5, 3)
+        assert x[:, 0, 0, 0].tolist() == [40, 80, 120, 160]
+        assert y.tolist() == [0, 1, 0, 1] and weights.tolist() == [1, 1, 1, 1]
+        assert last[0, 0, 0, 0] == 200 and (last[0] == 200).all()
+        assert (last[1:] == 0).all() and last_weights.tolist() == [1, 0, 0, 0]  # the padding
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

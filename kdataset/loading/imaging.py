@@ -4,10 +4,11 @@ JPEGs are decoded by libjpeg-turbo through `simplejpeg` (its fast integer DCT
 and fancy upsampling, the pixels of TensorFlow's `decode_jpeg`), with the GIL
 released; other formats (PNG, BMP, GIF's first frame, WebP, TIFF) by Pillow.
 Resizing is `tf.image.resize` (bilinear or nearest, half-pixel centres, no
-antialiasing), done in C by `kdataset.loading._imaging` with the GIL released where it
-was built, and in NumPy here otherwise; the crop of `crop_to_aspect_ratio` is
-Keras's `smart_resize` and the padding of `pad_to_aspect_ratio` is
-`tf.image.resize_with_pad`.
+antialiasing), or exact area averaging (for `antialias`), done in C by
+`kdataset.loading._imaging` with the GIL released where it was built, and in NumPy
+here otherwise, into `float32` or (rounded half to even) `uint8`; the crop of
+`crop_to_aspect_ratio` is Keras's `smart_resize` and the padding of
+`pad_to_aspect_ratio` is `tf.image.resize_with_pad`.
 """
 
 from __future__ import annotations
@@ -37,18 +38,25 @@ try:
 except ImportError:  # a platform without its wheels: Pillow decodes JPEGs too
     simplejpeg = None
 
+Pixels: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.uint8]
+"""An image in a batch: `float32`, or `uint8` (rounded half to even)."""
+
 # kdataset.loading._imaging.resize(src, height, width, channels, out, out_height, out_width,
-# window, place, nearest).
+# window, place, nearest, to_uint8) and area(..., window, place, to_uint8).
 _Resize: TypeAlias = Callable[
-    [npt.NDArray[np.uint8], int, int, int, npt.NDArray[np.float32], int, int, Region, Region, bool],
-    None,
+    [npt.NDArray[np.uint8], int, int, int, Pixels, int, int, Region, Region, bool, bool], None
+]
+_Area: TypeAlias = Callable[
+    [npt.NDArray[np.uint8], int, int, int, Pixels, int, int, Region, Region, bool], None
 ]
 
 _resize_c: _Resize | None
+_area_c: _Area | None
 try:
+    from kdataset.loading._imaging import area as _area_c
     from kdataset.loading._imaging import resize as _resize_c
 except ImportError:  # built without a C compiler
-    _resize_c = None
+    _resize_c = _area_c = None
 
 
 def is_jpeg(data: bytes) -> bool:
@@ -57,16 +65,20 @@ def is_jpeg(data: bytes) -> bool:
 
 
 def decode(
-    data: bytes, color_mode: ColorMode, min_size: tuple[int, int] | None = None
+    data: bytes,
+    color_mode: ColorMode,
+    large_enough: Callable[[int, int], bool] | None = None,
 ) -> npt.NDArray[np.uint8]:
     """Decodes image file bytes into a `uint8` array `(height, width, channels)`.
 
     Args:
         data: The file's bytes.
         color_mode: `"rgb"`, `"rgba"` or `"grayscale"`.
-        min_size: `(height, width)`: let libjpeg decode a JPEG at the
-            smallest of the scales 1/2, 1/4 and 1/8 that stays at least this
-            large (its other scales, such as 3/4, decode slower than in full).
+        large_enough: `fn(height, width) -> bool`: let libjpeg decode a JPEG
+            at the smallest of the scales 1/2, 1/4 and 1/8 (in its DCT, for
+            a fraction of the work) whose size it accepts (see `shrinks`),
+            or in full when it accepts none. libjpeg's other scales, such as
+            3/4, decode slower than in full.
 
     Raises:
         ValueError: the data is not an image Pillow or libjpeg can read.
@@ -74,7 +86,14 @@ def decode(
     mode, colorspace, channels = COLOR_MODES[color_mode]
     if simplejpeg is not None and is_jpeg(data):
         try:
-            height, width = _reduced_size(data, min_size) if min_size else (0, 0)
+            height, width = (0, 0)
+            if large_enough is not None:
+                full_height, full_width = simplejpeg.decode_jpeg_header(data)[:2]
+                factor = _reduction(full_height, full_width, large_enough)
+                if factor > 1:
+                    height, width = _reduced(full_height, factor), _reduced(full_width, factor)
+            # min_height and min_width ask for the smallest scale that is at least that large:
+            # exactly the one chosen (0: in full).
             decoded: npt.NDArray[np.uint8] = simplejpeg.decode_jpeg(
                 data, colorspace, fastdct=True, min_height=height, min_width=width
             )
@@ -85,8 +104,11 @@ def decode(
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if min_size is not None:
-                image.draft(mode, min_size[::-1])  # JPEGs only
+            if large_enough is not None and image.format == "JPEG":
+                width, height = image.size
+                factor = _reduction(height, width, large_enough)
+                if factor > 1:  # Pillow takes the largest scale that keeps this size
+                    image.draft(mode, (_reduced(width, factor), _reduced(height, factor)))
             if mode == "L" and image.mode != "L":
                 array = _gray(np.asarray(image.convert("RGB")))
             else:
@@ -134,15 +156,18 @@ def decode_mask(data: bytes) -> npt.NDArray[np.uint8]:
     return array.reshape(*array.shape[:2], 1)
 
 
-def _reduced_size(data: bytes, min_size: tuple[int, int]) -> tuple[int, int]:
-    """The `(height, width)` of a JPEG decoded at 1/2, 1/4 or 1/8 but at least `min_size`;
-    `(0, 0)` to decode it in full."""
-    height, width = simplejpeg.decode_jpeg_header(data)[:2]
+def _reduced(size: int, factor: int) -> int:
+    """A JPEG's height or width decoded at `1 / factor`: libjpeg rounds up."""
+    return -(-size // factor)
+
+
+def _reduction(height: int, width: int, large_enough: Callable[[int, int], bool]) -> int:
+    """The largest of 8, 4 and 2 that reduces `height x width` to a size `large_enough`
+    accepts, else 1."""
     for factor in (8, 4, 2):
-        reduced = (-(-height // factor), -(-width // factor))  # libjpeg rounds up
-        if reduced[0] >= min_size[0] and reduced[1] >= min_size[1]:
-            return reduced
-    return 0, 0
+        if large_enough(_reduced(height, factor), _reduced(width, factor)):
+            return factor
+    return 1
 
 
 def _gray(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -186,9 +211,32 @@ def pad_place(height: int, width: int, target_height: int, target_width: int) ->
     return y, x, max(1, int(np.floor(resized_height))), max(1, int(np.floor(resized_width)))
 
 
+def shrinks(
+    height: int, width: int, target: tuple[int, int], crop: bool = False, pad: bool = False
+) -> bool:
+    """Whether resizing a `height x width` image to `target` shrinks it (or keeps its size)
+    both ways: the region of the image resized is at least as large as where it goes.
+
+    Args:
+        height: The image's height.
+        width: Its width.
+        target: `(height, width)` it is resized to.
+        crop: As with `crop_to_aspect_ratio` (`crop_window` is resized).
+        pad: As with `pad_to_aspect_ratio` (into `pad_place`).
+
+    Example:
+
+    >>> shrinks(188, 250, (224, 224)), shrinks(188, 250, (224, 224), pad=True)
+    (False, True)
+    """
+    window = crop_window(height, width, *target) if crop else (0, 0, height, width)
+    place = pad_place(height, width, *target) if pad else (0, 0, *target)
+    return window[2] >= place[2] and window[3] >= place[3]
+
+
 def resize_into(
     src: npt.NDArray[np.uint8],
-    out: npt.NDArray[np.float32],
+    out: Pixels,
     window: Region | None = None,
     place: Region | None = None,
     nearest: bool = False,
@@ -197,7 +245,9 @@ def resize_into(
 
     Args:
         src: A `uint8` image `(height, width, channels)`.
-        out: A `float32` C-contiguous image `(height, width, channels)`.
+        out: A `float32` image `(height, width, channels)`, or a `uint8` one
+            that takes the same floats rounded to the nearest integer, ties to
+            even.
         window: `(y, x, h, w)` of `src`, or the whole image.
         place: `(y, x, h, w)` of `out`, or the whole image. The rest of `out`
             is left as it is.
@@ -207,11 +257,114 @@ def resize_into(
     out_height, out_width = out.shape[:2]
     window = window or (0, 0, height, width)
     place = place or (0, 0, out_height, out_width)
+    to_uint8 = _check_pixels(out)
     if _resize_c is not None and out.flags.c_contiguous:
         src = np.ascontiguousarray(src)
-        _resize_c(src, height, width, channels, out, out_height, out_width, window, place, nearest)
+        _resize_c(
+            src,
+            height,
+            width,
+            channels,
+            out,
+            out_height,
+            out_width,
+            window,
+            place,
+            nearest,
+            to_uint8,
+        )
     else:
-        _resize_numpy(src, out, window, place, nearest)
+        _numpy_into(_resize_numpy, src, out, window, place, nearest)
+
+
+def area_into(
+    src: npt.NDArray[np.uint8],
+    out: Pixels,
+    window: Region | None = None,
+    place: Region | None = None,
+) -> None:
+    """Resizes `src[window]` into `out[place]` by exact area averaging.
+
+    Each pixel of `out` is the mean of the area of `src` it covers, the pixels
+    its edges cut weighed by the fraction of them inside (OpenCV's
+    `INTER_AREA`; Pillow's `BOX` filter is the same where the sizes divide,
+    and elsewhere takes whole pixels by their centres). Enlarging, it repeats
+    pixels, blending two at the seams.
+
+    Args:
+        src: A `uint8` image `(height, width, channels)`.
+        out: A `float32` image `(height, width, channels)`, or a `uint8` one
+            (rounded half to even).
+        window: `(y, x, h, w)` of `src`, or the whole image.
+        place: `(y, x, h, w)` of `out`, or the whole image. The rest of `out`
+            is left as it is.
+
+    Example:
+
+    >>> out = np.zeros((1, 2, 1), np.float32)
+    >>> area_into(np.array([[[0], [30], [90]]], np.uint8), out)
+    >>> out[0, :, 0].tolist()  # 0 and half of 30; the other half of 30 and 90
+    [10.0, 70.0]
+    """
+    height, width, channels = src.shape
+    out_height, out_width = out.shape[:2]
+    window = window or (0, 0, height, width)
+    place = place or (0, 0, out_height, out_width)
+    to_uint8 = _check_pixels(out)
+    if _area_c is not None and out.flags.c_contiguous:
+        src = np.ascontiguousarray(src)
+        _area_c(src, height, width, channels, out, out_height, out_width, window, place, to_uint8)
+    else:
+        _numpy_into(_area_numpy, src, out, window, place, False)
+
+
+def _check_pixels(out: np.ndarray) -> bool:
+    """Whether `out` is `uint8` (else `float32`; anything else is a `TypeError`)."""
+    if out.dtype not in (np.float32, np.uint8):
+        raise TypeError(f"images resize into float32 or uint8 arrays, not {out.dtype}")
+    return bool(out.dtype == np.uint8)
+
+
+def _numpy_into(
+    resize: Callable[[npt.NDArray[np.uint8], npt.NDArray[np.float32], Region, Region, bool], None],
+    src: npt.NDArray[np.uint8],
+    out: Pixels,
+    window: Region,
+    place: Region,
+    nearest: bool,
+) -> None:
+    """A NumPy resize into `out`: into `uint8` through a `float32` region, rounded."""
+    if out.dtype == np.float32:
+        resize(src, out, window, place, nearest)  # type: ignore[arg-type]
+        return
+    py, px, ph, pw = place
+    region = np.empty((ph, pw, out.shape[2]), np.float32)
+    resize(src, region, window, (0, 0, ph, pw), nearest)
+    out[py : py + ph, px : px + pw] = np.clip(np.rint(region), 0, 255)
+
+
+def _area_weights(out_size: int, in_size: int) -> npt.NDArray[np.float32]:
+    """`(out_size, in_size)`: how much of each input pixel each output pixel averages."""
+    edges = np.arange(out_size + 1, dtype=np.float64) * in_size / out_size
+    lo, hi = edges[:-1, None], edges[1:, None]
+    pixels = np.arange(in_size, dtype=np.float64)[None, :]
+    overlap = np.clip(np.minimum(pixels + 1, hi) - np.maximum(pixels, lo), 0, None)
+    weights: npt.NDArray[np.float32] = (overlap / (hi - lo)).astype(np.float32)
+    return weights
+
+
+def _area_numpy(
+    src: npt.NDArray[np.uint8],
+    out: npt.NDArray[np.float32],
+    window: Region,
+    place: Region,
+    nearest: bool = False,
+) -> None:
+    wy, wx, wh, ww = window
+    py, px, ph, pw = place
+    image = src[wy : wy + wh, wx : wx + ww].astype(np.float32)
+    down = np.einsum("yi,ixc->yxc", _area_weights(ph, wh), image)
+    out[py : py + ph, px : px + pw] = np.einsum("xj,yjc->yxc", _area_weights(pw, ww), down)
 
 
 def _weights(

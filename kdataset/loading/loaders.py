@@ -39,8 +39,12 @@ LoaderFunction: TypeAlias = Callable[[str], npt.ArrayLike]
 Interpolation: TypeAlias = Literal[
     "bilinear", "nearest", "bicubic", "lanczos3", "lanczos", "area", "box", "hamming"
 ]
-"""How `ImageLoader` resizes: as `tf.image.resize` (`"bilinear"`, `"nearest"`), or with a
-Pillow filter."""
+"""How `ImageLoader` resizes: as `tf.image.resize` (`"bilinear"`, `"nearest"`), by exact
+area averaging (`"area"`, `"box"`), or with a Pillow filter."""
+
+ImageDtype: TypeAlias = Literal["float32", "uint8"] | np.dtype | type[np.float32] | type[np.uint8]
+"""The `dtype` of `ImageLoader` and `MaskLoader`: `"float32"` or `"uint8"` (or those NumPy
+dtypes)."""
 
 
 def _describe(shape: Sequence[int], dtype: npt.DTypeLike) -> str:
@@ -77,8 +81,9 @@ class Loader:
             per core; otherwise one, since threads contending for the lock
             load slower than one thread alone.
         storage_dtype: The smallest dtype that holds every sample exactly
-            (`uint8` for pixels that were not interpolated), which the packed
-            cache stores them in; `None` for the samples' own dtype.
+            (`uint8` for pixels that were not interpolated, or were rounded),
+            which the packed cache stores them in; `None` for the samples'
+            own dtype.
         remote_reads: How a sample is read from object storage
             (`kdataset.io.storage.RemoteLoader`): `"file"` (the default) writes
             the object to a temporary file for the loader; `"bytes"` hands the
@@ -423,7 +428,7 @@ except ImportError:  # built without a C compiler, or not on POSIX
 
 
 class ImageLoader(Loader):
-    """Loads images as `float32` arrays `(height, width, channels)` in `[0, 255]`.
+    """Loads images as `float32` (or `uint8`) arrays `(height, width, channels)` in `[0, 255]`.
 
     The pixels of `keras.utils.image_dataset_from_directory`, without
     TensorFlow: JPEGs are decoded by libjpeg-turbo (through `simplejpeg`, with
@@ -439,26 +444,42 @@ class ImageLoader(Loader):
             keep sizes (then every image must have the size of the first).
         color_mode: `"rgb"`, `"rgba"` or `"grayscale"`.
         interpolation: `"bilinear"` or `"nearest"` (as `tf.image.resize`:
-            the pixels of `image_dataset_from_directory`), or Pillow's
-            antialiased filters `"bicubic"`, `"lanczos3"` (or `"lanczos"`),
-            `"area"` (or `"box"`) and `"hamming"`.
+            the pixels of `image_dataset_from_directory`), `"area"` (or
+            `"box"`: exact area averaging, in C, as OpenCV's `INTER_AREA`;
+            IDFD's `"area"` to float rounding), or Pillow's antialiased
+            filters `"bicubic"`, `"lanczos3"` (or `"lanczos"`) and
+            `"hamming"`.
         crop_to_aspect_ratio: Resize without distorting: the largest centred
             window of `image_size`'s aspect ratio is cropped, then resized
             (Keras's `smart_resize`).
         pad_to_aspect_ratio: Resize without distorting: the whole image is
             resized to fit, and padded with zeros around it
             (`tf.image.resize_with_pad`).
-        antialias: For quality when shrinking large photos: a JPEG at least
-            four times `image_size` is decoded at a reduced scale (1/2, 1/4 or
-            1/8) that keeps it at least twice `image_size`, then every image is
-            resized by area averaging (as `interpolation="area"`, which
-            decodes in full). Truer than the bilinear default, which skips
-            pixels when it shrinks by more than 2, but no longer the pixels of
-            `image_dataset_from_directory`; see the README for its cost.
+        antialias: For quality and speed when shrinking large photos: a JPEG
+            at least twice `image_size` is decoded at the smallest of the
+            scales 1/2, 1/4 and 1/8 that still covers `image_size` (the part
+            of it that is resized, with `crop_to_aspect_ratio` or
+            `pad_to_aspect_ratio`), libjpeg's DCT doing part of the averaging
+            for a fraction of the work, then every image is resized by exact
+            area averaging in C (as `interpolation="area"`, which decodes in
+            full). Truer than the bilinear default, which skips pixels when it
+            shrinks by more than 2, and faster on large photos, but no longer
+            the pixels of `image_dataset_from_directory`.
+        dtype: `"float32"` (the default: the values of
+            `image_dataset_from_directory`) or `"uint8"`: the same resize,
+            each value rounded to the nearest integer, ties to even, so each
+            pixel is within 0.5 of the `float32` one. A quarter of the memory,
+            in batches and in the cache; a model then casts (a `Rescaling`
+            layer does). A `transform` is given `uint8` samples.
+
+    Raises:
+        ValueError: an argument is not one of those described.
 
     Example:
 
     >>> loader = ImageLoader(image_size=(64, 64), color_mode="grayscale")
+    >>> ImageLoader(image_size=(64, 64), dtype="uint8").storage_dtype
+    dtype('uint8')
     """
 
     releases_gil = True  # libjpeg-turbo, Pillow and the resize work outside the GIL
@@ -472,7 +493,9 @@ class ImageLoader(Loader):
         crop_to_aspect_ratio: bool = False,
         pad_to_aspect_ratio: bool = False,
         antialias: bool = False,
+        dtype: ImageDtype = "float32",
     ) -> None:
+        self.dtype = _image_dtype(dtype)
         size: tuple[int, int] | None = None
         if image_size is not None:
             if (
@@ -519,11 +542,11 @@ class ImageLoader(Loader):
     def storage_dtype(self) -> np.dtype:  # type: ignore[override]
         """The smallest dtype that holds this loader's samples exactly, for the cache.
 
-        `uint8` where pixels are not interpolated (no `image_size`, or
-        `"nearest"`), else `float32`.
+        `uint8` for a `uint8` loader, and where pixels are not interpolated (no
+        `image_size`, or `"nearest"`); else `float32`.
         """
         exact = self.image_size is None or (self.interpolation == "nearest" and not self.antialias)
-        return np.dtype(np.uint8 if exact else np.float32)
+        return np.dtype(np.uint8 if exact or self.dtype == np.uint8 else np.float32)
 
     def __call__(self, path: str) -> np.ndarray:
         return self._load(path)
@@ -574,16 +597,15 @@ class ImageLoader(Loader):
     def decode_into(self, path: str, data: bytes, out: np.ndarray | None = None) -> np.ndarray:
         """Decodes and resizes the bytes `data` of image file `path` into `out` (a new
         array if `None`), and returns it; a `SampleError` naming `path` if unreadable."""
-        min_size = None
-        if self.antialias and self.image_size is not None:  # antialias needs image_size
-            min_size = (2 * self.image_size[0], 2 * self.image_size[1])
+        # antialias needs image_size: a JPEG is decoded as small as still covers it
+        large_enough = self._covers if self.antialias and self.image_size is not None else None
         try:
-            image = self._decode(data, min_size)
+            image = self._decode(data, large_enough)
         except ValueError as e:
             raise SampleError(f"not a readable {self._kind} ({e})", path=path) from None
         if self.image_size is None:
             if out is None:
-                out = np.empty(image.shape, np.float32)
+                out = np.empty(image.shape, self.dtype)
             elif out.shape != image.shape:
                 raise self._other_size(path, image.shape, out.shape)
             imaging.resize_into(image, out)
@@ -591,7 +613,7 @@ class ImageLoader(Loader):
         height, width = image.shape[:2]
         target = self.image_size
         if out is None:
-            out = np.empty((*target, image.shape[2]), np.float32)
+            out = np.empty((*target, image.shape[2]), self.dtype)
         window: Region | None = None
         place: Region | None = None
         if self.crop_to_aspect_ratio:
@@ -599,18 +621,28 @@ class ImageLoader(Loader):
         elif self.pad_to_aspect_ratio:
             place = imaging.pad_place(height, width, *target)
             out[...] = 0
-        if self.antialias or self.interpolation not in ("bilinear", "nearest"):
-            _pillow_resize(
-                image, out, window, place, "area" if self.antialias else self.interpolation
-            )
-        else:
+        if self.antialias or self.interpolation in ("area", "box"):
+            imaging.area_into(image, out, window, place)
+        elif self.interpolation in ("bilinear", "nearest"):
             imaging.resize_into(image, out, window, place, self.interpolation == "nearest")
+        else:
+            _pillow_resize(image, out, window, place, self.interpolation)
         return out
+
+    def _covers(self, height: int, width: int) -> bool:
+        """Whether a JPEG decoded at `height x width` is still resized down (or kept)."""
+        if self.image_size is None:
+            return False
+        return imaging.shrinks(
+            height, width, self.image_size, self.crop_to_aspect_ratio, self.pad_to_aspect_ratio
+        )
 
     _kind = "image"
 
-    def _decode(self, data: bytes, min_size: tuple[int, int] | None) -> npt.NDArray[np.uint8]:
-        return imaging.decode(data, self.color_mode, min_size)
+    def _decode(
+        self, data: bytes, large_enough: Callable[[int, int], bool] | None
+    ) -> npt.NDArray[np.uint8]:
+        return imaging.decode(data, self.color_mode, large_enough)
 
     def _other_size(self, path: str, shape: Shape, expected: Shape) -> SampleError:
         first, size = self._first or (None, expected[:2])
@@ -629,12 +661,18 @@ class ImageLoader(Loader):
             f"ImageLoader(image_size={self.image_size!r}, color_mode={self.color_mode!r}, "
             f"interpolation={self.interpolation!r}, "
             f"crop_to_aspect_ratio={self.crop_to_aspect_ratio!r}, "
-            f"pad_to_aspect_ratio={self.pad_to_aspect_ratio!r}, antialias={self.antialias!r})"
+            f"pad_to_aspect_ratio={self.pad_to_aspect_ratio!r}, antialias={self.antialias!r}"
+            f"{self._dtype_shown})"
         )
+
+    @property
+    def _dtype_shown(self) -> str:
+        # Left out at its default, so the cache keys (reprs) of float32 loaders stay as they were.
+        return "" if self.dtype == np.float32 else f", dtype={self.dtype.name!r}"
 
 
 class MaskLoader(ImageLoader):
-    """Loads segmentation masks: class indices, `float32` `(height, width, 1)`.
+    """Loads segmentation masks: class indices, `float32` (or `uint8`) `(height, width, 1)`.
 
     Resized with nearest neighbour only, so every pixel stays one of the
     classes (bilinear would blend class 1 and class 3 into a class 2). A palette
@@ -648,11 +686,19 @@ class MaskLoader(ImageLoader):
             keep sizes. Give the image loader the same size.
         crop_to_aspect_ratio: As `ImageLoader`: give both loaders the same.
         pad_to_aspect_ratio: As `ImageLoader` (padding is class 0).
+        dtype: `"float32"` (the default) or `"uint8"`: the same class indices
+            in a quarter of the memory. Either way a mask holds classes 0 to
+            255; a file with a larger value is an error naming it.
+
+    Raises:
+        ValueError: an argument is not one of those described.
 
     Example:
 
     >>> MaskLoader(image_size=(64, 64)).interpolation
     'nearest'
+    >>> MaskLoader(image_size=(64, 64), dtype="uint8").dtype
+    dtype('uint8')
     """
 
     _kind = "mask"
@@ -662,6 +708,7 @@ class MaskLoader(ImageLoader):
         image_size: tuple[int, int] | list[int] | None = None,
         crop_to_aspect_ratio: bool = False,
         pad_to_aspect_ratio: bool = False,
+        dtype: ImageDtype = "float32",
     ) -> None:
         super().__init__(
             image_size,
@@ -669,29 +716,53 @@ class MaskLoader(ImageLoader):
             interpolation="nearest",
             crop_to_aspect_ratio=crop_to_aspect_ratio,
             pad_to_aspect_ratio=pad_to_aspect_ratio,
+            dtype=dtype,
         )
 
-    def _decode(self, data: bytes, min_size: tuple[int, int] | None) -> npt.NDArray[np.uint8]:
+    def _decode(
+        self, data: bytes, large_enough: Callable[[int, int], bool] | None
+    ) -> npt.NDArray[np.uint8]:
         return imaging.decode_mask(data)
 
     def __repr__(self) -> str:
         return (
             f"MaskLoader(image_size={self.image_size!r}, "
             f"crop_to_aspect_ratio={self.crop_to_aspect_ratio!r}, "
-            f"pad_to_aspect_ratio={self.pad_to_aspect_ratio!r})"
+            f"pad_to_aspect_ratio={self.pad_to_aspect_ratio!r}{self._dtype_shown})"
         )
 
 
-# Pillow's filter for each interpolation it does; bilinear and nearest are tf.image.resize's.
+# Pillow's filter for each interpolation it does; bilinear and nearest are tf.image.resize's,
+# area (and box) kdataset's own exact area averaging.
 _PILLOW_FILTERS: dict[Interpolation, str] = {
     "bicubic": "BICUBIC",
     "lanczos3": "LANCZOS",
     "lanczos": "LANCZOS",
-    "area": "BOX",
-    "box": "BOX",
     "hamming": "HAMMING",
 }
-_INTERPOLATIONS: tuple[Interpolation, ...] = ("bilinear", "nearest", *_PILLOW_FILTERS)
+_INTERPOLATIONS: tuple[Interpolation, ...] = (
+    "bilinear",
+    "nearest",
+    "area",
+    "box",
+    *_PILLOW_FILTERS,
+)
+_DTYPES = ("float32", "uint8")
+
+
+def _image_dtype(dtype: object) -> np.dtype:
+    """The `dtype` argument of the image loaders as a NumPy dtype, or a `ValueError`."""
+    try:
+        parsed: np.dtype | None = np.dtype(dtype)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        parsed = None
+    # np.dtype(None) is float64, and np.dtype(">f4") a float32 this machine cannot write into.
+    if parsed is None or parsed.name not in _DTYPES or not parsed.isnative:
+        raise ValueError(
+            f"Invalid `dtype`: expected one of {one_of(_DTYPES)} (or those NumPy dtypes). "
+            f"Received: dtype={dtype!r}"
+        )
+    return parsed
 
 
 def _pillow_resize(
@@ -702,18 +773,21 @@ def _pillow_resize(
     interpolation: Interpolation,
 ) -> None:
     """Resizes `image[window]` into `out[place]` with a Pillow filter, channel by
-    channel in 32-bit float (Pillow's mode "F"), so no precision is lost."""
+    channel in 32-bit float (Pillow's mode "F"), so no precision is lost; into a
+    `uint8` `out`, rounded half to even."""
     from PIL import Image
 
     wy, wx, wh, ww = window or (0, 0, *image.shape[:2])
     py, px, ph, pw = place or (0, 0, *out.shape[:2])
     resample = getattr(Image.Resampling, _PILLOW_FILTERS[interpolation])
     crop = image[wy : wy + wh, wx : wx + ww].astype(np.float32)
+    region = np.empty((ph, pw, image.shape[2]), np.float32)
     for c in range(image.shape[2]):
         channel = Image.fromarray(np.ascontiguousarray(crop[..., c]), mode="F")
-        out[py : py + ph, px : px + pw, c] = np.asarray(channel.resize((pw, ph), resample))
+        region[..., c] = np.asarray(channel.resize((pw, ph), resample))
     # Cubic and Lanczos kernels overshoot at edges: pixels stay in [0, 255].
-    np.clip(out[py : py + ph, px : px + pw], 0, 255, out=out[py : py + ph, px : px + pw])
+    np.clip(region, 0, 255, out=region)
+    out[py : py + ph, px : px + pw] = region if out.dtype != np.uint8 else np.rint(region)
 
 
 def _sample_paths(paths: Sequence[str]) -> Sequence[str]:
