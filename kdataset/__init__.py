@@ -27,6 +27,9 @@ _EXPORTS = {
     "LabelStats": "kdataset.tools.stats",
     "split_manifest": "kdataset.tools.split",
     "build_manifest": "kdataset.tools.build",
+    "build_cache": "kdataset.tools.cache",
+    "CacheReport": "kdataset.tools.cache",
+    "CacheWarning": "kdataset.io.cache",
     "ResumeCheckpoint": "kdataset.training.resume",
     "fit_resumable": "kdataset.training.resume",
     "SkippedSamplesWarning": "kdataset.training.dataset",
@@ -54,6 +57,8 @@ _KERAS_FREE = frozenset(
     {
         "kdataset.core.audit",
         "kdataset.tools.build",
+        "kdataset.tools.cache",
+        "kdataset.io.cache",
         "kdataset.training.driving",
         "kdataset.errors",
         "kdataset.labels.fields",
@@ -81,6 +86,7 @@ if TYPE_CHECKING:
     from kdataset.errors import ManifestError as ManifestError
     from kdataset.errors import Problem as Problem
     from kdataset.errors import SampleError as SampleError
+    from kdataset.io.cache import CacheWarning as CacheWarning
     from kdataset.io.manifest import Manifest as Manifest
     from kdataset.labels.encoding import LabelEncoder as LabelEncoder
     from kdataset.labels.encoding import class_weights as class_weights
@@ -94,6 +100,8 @@ if TYPE_CHECKING:
     from kdataset.loading.loaders import MaskLoader as MaskLoader
     from kdataset.loading.loaders import NpyLoader as NpyLoader
     from kdataset.tools.build import build_manifest as build_manifest
+    from kdataset.tools.cache import CacheReport as CacheReport
+    from kdataset.tools.cache import build_cache as build_cache
     from kdataset.tools.split import SplitWarning as SplitWarning
     from kdataset.tools.split import split_manifest as split_manifest
     from kdataset.tools.stats import LabelStats as LabelStats

@@ -2,16 +2,20 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import kdataset
+import kdataset as kd
 from tests.conftest import write_samples
 from tests.test_backend import missing_backend_env
+from tests.test_cache import small_disk, write_images
 
 KDATASET = os.path.join(os.path.dirname(sys.executable), "kdataset")
 
@@ -36,9 +40,9 @@ def test_version():
 def test_help_names_every_command():
     result = run("--help")
     assert result.returncode == 0
-    for command in ("validate", "stats", "classes", "split"):
+    for command in ("validate", "stats", "classes", "split", "build", "cache"):
         assert command in result.stdout
-    for command in ("validate", "stats", "classes", "split"):
+    for command in ("validate", "stats", "classes", "split", "build", "cache"):
         sub = run(command, "--help")
         assert sub.returncode == 0 and f"usage: kdataset {command}" in sub.stdout
 
@@ -241,6 +245,9 @@ def test_split_never_overwrites_the_manifest(tmp_path):
         (["split", "{m}", "--val", "0.6", "--test", "0.5"], "Received: --val=0.6, --test=0.5"),
         (["stats", "{m}", "--label-column", "species"], "(`--label-column`)"),
         (["split", "{m}", "--group", "patient"], "patient"),
+        (["cache", "{m}", "-o", "c", "--image-size", "0", "16"], "Received: --image-size=(0, 16)"),
+        (["cache", "{m}", "-o", "c", "--loader", "npy", "--antialias"], "--antialias shape images"),
+        (["cache", "{m}", "-o", "c", "--loader", "image"], "not a readable image"),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, args, expected):
@@ -257,6 +264,7 @@ COMMANDS = [
     ["stats", "{m}"],
     ["classes", "{m}", "-o", "{d}/classes.json"],
     ["split", "{m}", "--stratify", "label", "--out", "{d}/splits"],
+    ["cache", "{m}", "-o", "{d}/cache/c"],
 ]
 
 
@@ -290,3 +298,188 @@ def test_commands_do_not_import_keras(tmp_path, args):
     manifest = write_samples(tmp_path, 9)
     argv = [a.format(m=manifest, d=tmp_path) for a in args]
     assert exit_code_and_backends(argv) == "0 []"
+
+
+# -- kdataset cache ------------------------------------------------------------------
+
+
+class CountingImageLoader(kd.ImageLoader):
+    """`kd.ImageLoader` (the same repr, so the same cache) counting the images it decodes."""
+
+    decoded = 0
+
+    def decode_into(self, path, data, out=None):
+        self.decoded += 1
+        return super().decode_into(path, data, out)
+
+
+def epoch_x(ds):
+    return [np.asarray(ds[i][0]) for i in range(len(ds))]
+
+
+def spoil_all_but_the_first(manifest):
+    """Overwrites the start of every image but the first, keeping sizes and times: a
+    cache of them stays theirs, and a dataset that read one would fail."""
+    folder = os.path.join(os.path.dirname(manifest), "images")
+    for name in sorted(os.listdir(folder))[1:]:
+        path = os.path.join(folder, name)
+        stat = os.stat(path)
+        with open(path, "r+b") as f:
+            f.write(b"\0" * 16)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def assert_served_from_the_cache(manifest, cache, loader_args, expected):
+    """An epoch of `ManifestDataset(manifest, cache=cache)` equals `expected` and reads
+    no image (the one read when the dataset is made learns the sample shape)."""
+    spoil_all_but_the_first(manifest)
+    loader = CountingImageLoader(**loader_args)
+    assert repr(loader) == repr(kd.ImageLoader(**loader_args))
+    ds = kd.ManifestDataset(
+        manifest, path_template="images/{id}.png", loader=loader, cache=cache, **BATCHES
+    )
+    assert not ds.cache.rebuilt and ds.cache.complete
+    made = loader.decoded
+    got = epoch_x(ds)
+    assert loader.decoded == made == 1
+    assert len(got) == len(expected)
+    for x, want in zip(got, expected):
+        assert x.dtype == want.dtype
+        np.testing.assert_array_equal(x, want)
+
+
+BATCHES = {"batch_size": 16, "shuffle": False, "label_mode": "int"}
+
+
+def uncached_epoch(manifest, loader_args):
+    loader = kd.ImageLoader(**loader_args)
+    return epoch_x(
+        kd.ManifestDataset(manifest, path_template="images/{id}.png", loader=loader, **BATCHES)
+    )
+
+
+@pytest.mark.parametrize(
+    "flags,loader_args",
+    [
+        ([], {}),
+        (["--image-size", "16", "16"], {"image_size": (16, 16)}),
+        (
+            "--image-size 16 12 --dtype uint8 --crop-to-aspect-ratio --color-mode grayscale "
+            "--interpolation area".split(),
+            {
+                "image_size": (16, 12),
+                "dtype": "uint8",
+                "crop_to_aspect_ratio": True,
+                "color_mode": "grayscale",
+                "interpolation": "area",
+            },
+        ),
+    ],
+    ids=["as-is", "resized", "uint8-gray-cropped"],
+)
+def test_cache_fills_what_the_dataset_opens_so_training_reads_no_image(
+    tmp_path, flags, loader_args
+):
+    manifest = write_images(tmp_path, 40)
+    expected = uncached_epoch(manifest, loader_args)
+    cache = tmp_path / "cache" / "train.kdcache"
+    result = run("cache", manifest, "-o", cache, "--path-template", "images/{id}.png", *flags)
+    assert result.returncode == 0, result.stderr
+    assert f"40 samples of {'x'.join(map(str, expected[0].shape[1:]))}" in result.stdout
+    assert "40 written" in result.stdout and "complete" in result.stdout
+    assert_served_from_the_cache(manifest, cache, loader_args, expected)
+
+
+# `kdataset cache` with each image taking 20 ms to decode, as large photos on a slow disk do.
+_SLOW_CACHE = """
+import sys, time
+from kdataset.loading.loaders import ImageLoader
+from kdataset.tools.cli import main
+
+decode = ImageLoader.decode_into
+
+
+def slow(self, path, data, out=None):
+    time.sleep(0.02)
+    return decode(self, path, data, out)
+
+
+ImageLoader.decode_into = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_cache_killed_part_way_resumes_where_it_stopped(tmp_path):
+    manifest = write_images(tmp_path, 300, size=(20, 24))
+    loader_args = {"image_size": (16, 16)}
+    expected = uncached_epoch(manifest, loader_args)
+    cache = tmp_path / "c"
+    args = [manifest, "-o", cache, "--path-template", "images/{id}.png", "--image-size", 16, 16]
+    slow = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_CACHE, "cache", *map(str, args), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        filled = 0
+        while not 0 < filled < 300 and time.monotonic() < deadline and slow.poll() is None:
+            time.sleep(0.01)
+            if os.path.exists(f"{cache}.filled"):
+                filled = int(np.count_nonzero(np.fromfile(f"{cache}.filled", np.uint8)))
+        assert slow.poll() is None, "the build ended before it could be stopped part-way"
+    finally:
+        slow.send_signal(signal.SIGKILL)
+        slow.communicate()
+    assert slow.returncode == -signal.SIGKILL
+    flags = np.fromfile(f"{cache}.filled", np.uint8).astype(bool)
+    already = int(flags.sum())
+    assert 0 < already < 300, already
+    # Every sample flagged is there: a kill never leaves a flag on a sample not written.
+    data = np.fromfile(cache, np.float32).reshape(300, 16, 16, 3)
+    np.testing.assert_array_equal(data[flags], np.concatenate(expected)[flags])
+
+    result = run("cache", *args)
+    assert result.returncode == 0, result.stderr
+    assert f"resumed: {already:,} of 300 samples were already in the cache" in result.stdout
+    assert f"{300 - already:,} written" in result.stdout
+    assert_served_from_the_cache(manifest, cache, loader_args, expected)
+
+
+def test_cache_of_changed_files_or_another_loader_starts_clean(tmp_path):
+    manifest = write_images(tmp_path, 10)
+    args = ["cache", manifest, "-o", tmp_path / "c", "--path-template", "images/{id}.png"]
+    assert run(*args).returncode == 0
+    again = run(*args)
+    assert "resumed: 10 of 10 samples" in again.stdout and "0 written" in again.stdout
+    path = tmp_path / "images" / "0003.png"
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+    for result in (run(*args), run(*args, "--image-size", "8", "8")):
+        assert result.returncode == 0, result.stderr
+        assert "started clean" in result.stdout and "10 written" in result.stdout
+
+
+def test_cache_names_the_samples_that_do_not_load_and_exits_1(tmp_path):
+    manifest = write_images(tmp_path, 10)
+    with open(tmp_path / "images" / "0006.png", "wb") as f:
+        f.write(b"not a png")
+    result = run("cache", manifest, "-o", tmp_path / "c", "--path-template", "images/{id}.png")
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("kdataset cache: error: 1 sample did not load and is not in the cache")
+    assert "line 8 of images.csv, id '0006'" in line and "0006.png" in line
+    assert "9 written" in result.stdout
+
+
+def test_cache_on_a_disk_too_small_fails_at_once_and_says_how_much_it_needs(tmp_path):
+    manifest = write_images(tmp_path, 100, size=(64, 64))
+    with small_disk(tmp_path / "disk", size="1m") as disk:
+        cache = os.path.join(disk, "c")
+        result = run("cache", manifest, "-o", cache, "--path-template", "images/{id}.png")
+        left = os.listdir(disk)
+    assert result.returncode == 1, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    needed = 100 * 64 * 64 * 3 + 100  # uint8 pixels, and a flag per sample
+    assert f"No space for the cache {cache!r}: it needs {needed:,} bytes" in line
+    assert "1,048,576 bytes (1.0 MB) are free" in line
+    assert left == []

@@ -373,3 +373,41 @@ def test_a_transform_needs_arrays_read_from_files(tmp_path):
             outputs=kd.Numbers("score"),
             transform=_jitter,
         )
+
+
+def test_a_transform_of_uint8_images_may_return_them_as_uint8_or_as_floats(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "img").mkdir()
+    for i in range(6):
+        pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "img" / f"{i}.png")
+    (tmp_path / "m.csv").write_text(
+        "id,label\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(6))
+    )
+    common = dict(
+        batch_size=3,
+        path_template="img/{id}.png",
+        loader=kd.ImageLoader(dtype="uint8"),
+        label_mode="int",
+        shuffle=False,
+    )
+    plain = kd.ManifestDataset(tmp_path / "m.csv", **common)
+    flipped = kd.ManifestDataset(
+        tmp_path / "m.csv", transform=lambda s, rng: {"x": s["x"][:, ::-1]}, **common
+    )
+    scaled = kd.ManifestDataset(
+        tmp_path / "m.csv", transform=lambda s, rng: {"x": s["x"] / 255}, **common
+    )
+    x, _ = plain[0]
+    assert x.dtype == np.uint8
+    assert flipped[0][0].dtype == np.uint8  # uint8 back: the batch stays uint8
+    np.testing.assert_array_equal(flipped[0][0], x[:, :, ::-1])
+    assert scaled[0][0].dtype == np.float32  # floats back: float32, never truncated
+    np.testing.assert_allclose(scaled[0][0], x / 255, rtol=1e-6)
+    wrapped = kd.ManifestDataset(
+        tmp_path / "m.csv", transform=lambda s, rng: {"x": s["x"].astype(int) + 300}, **common
+    )
+    with pytest.raises(kd.SampleError, match=r"values from 30\d to \d+, outside uint8's 0..255"):
+        wrapped[0]

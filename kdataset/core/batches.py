@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar
 
@@ -20,7 +21,7 @@ import numpy as np
 from kdataset.core.reading import FilePart, LabelPart, NumberPart, Part, ReadManifest
 from kdataset.core.stream import BatchPlan
 from kdataset.errors import SampleError, listing
-from kdataset.io.cache import PackedCache, source_fingerprint
+from kdataset.io.cache import CacheWarning, PackedCache, source_fingerprint
 from kdataset.io.manifest import Manifest
 from kdataset.io.sources import is_url
 from kdataset.labels.encoding import Targets
@@ -202,8 +203,11 @@ class BatchSource:
                 for key, value in result.items():
                     value = np.asarray(value)
                     array = out[key]
+                    dtype = _transformed_dtype(array.dtype, value, key)
                     if array is arrays[key] and value.shape != array.shape[1:]:
-                        array = out[key] = np.zeros((len(rows), *value.shape), array.dtype)
+                        array = out[key] = np.zeros((len(rows), *value.shape), dtype)
+                    elif dtype != array.dtype:  # floats from uint8: the part becomes float32
+                        array = out[key] = array.astype(dtype)  # exact for the samples so far
                     if value.shape != array.shape[1:]:
                         raise ValueError(
                             f"it returned {key!r} of shape {value.shape}, where the batch's "
@@ -340,6 +344,31 @@ def _key(role: str, part: Part) -> str:
     return part.name if part.name is not None else role
 
 
+def _transformed_dtype(dtype: np.dtype, value: np.ndarray, key: str) -> np.dtype:
+    """The dtype of part `key` of a batch once a transform returned `value` for a sample.
+
+    A float part keeps its dtype. An integer part (`uint8` images, masks) keeps
+    its dtype for integers that fit it, and becomes `float32` for floats: a
+    transform given `uint8` pixels may return them as they are or as floats
+    (`x / 255`), never truncated. Return one dtype every time, so that every
+    batch has one.
+
+    Raises:
+        ValueError: integers outside the part's dtype.
+    """
+    if dtype.kind not in "iu" or value.dtype == dtype:
+        return dtype
+    if value.dtype.kind not in "iub":
+        return np.dtype(np.float32)
+    info = np.iinfo(dtype)
+    if value.size and (value.min() < info.min or value.max() > info.max):
+        raise ValueError(
+            f"it returned {key!r} with values from {value.min()} to {value.max()}, outside "
+            f"{dtype}'s {info.min}..{info.max}"
+        )
+    return dtype
+
+
 def _check_keys(result: object, given: Mapping[str, object], what: str) -> None:
     if not isinstance(result, dict):
         raise TypeError(
@@ -354,8 +383,41 @@ def _check_keys(result: object, given: Mapping[str, object], what: str) -> None:
         )
 
 
+def open_cache(manifest: Manifest, part: FilePart, path: str | os.PathLike[str]) -> PackedCache:
+    """The `PackedCache` at `path` of a part read from files, as a dataset opens it: its
+    samples stored in the loader's `storage_dtype` (else their own), served in their own.
+
+    `kdataset.build_cache` fills the cache a dataset with the same manifest, loader
+    and `cache` path opens, through this.
+
+    Args:
+        manifest: The `Manifest`.
+        part: A `FilePart` of a clean, probed `ReadManifest`.
+        path: The cache file.
+
+    Returns:
+        The `PackedCache` (made, or rebuilt when its fingerprint differs).
+
+    Raises:
+        OSError: the cache cannot be made; for a full disk, the message names
+            the path, the bytes it needs and the bytes free.
+    """
+    paths = _read(part.paths, part)
+    shape, dtype = _read(part.sample_shape, part), _read(part.sample_dtype, part)
+    loader = part.loader
+    if not isinstance(loader, Loader):
+        raise TypeError(f"{part.name or 'x'}: its loader was not made: read the manifest first")
+    stored = np.dtype(loader.storage_dtype or dtype)
+    fingerprint = source_fingerprint(paths, shape, stored, loader)
+    return PackedCache(path, fingerprint, len(manifest), shape, stored, served_as=dtype)
+
+
 class _Files:
-    """One input or output read from files: the loader's workers, and its cache."""
+    """One input or output read from files: the loader's workers, and its cache.
+
+    A cache that cannot be made or read (a full disk) is left out with a
+    `CacheWarning`: the samples are then read from their files every epoch.
+    """
 
     def __init__(
         self,
@@ -374,12 +436,19 @@ class _Files:
             raise TypeError(f"{part.name or 'x'}: its loader was not made: read the manifest first")
         self.cache: PackedCache | None = None
         if cache is not None:
-            stored = np.dtype(loader.storage_dtype or dtype)
-            fingerprint = source_fingerprint(self.paths, shape, stored, loader)
-            self.cache = PackedCache(
-                cache, fingerprint, len(manifest), shape, stored, served_as=dtype
-            )
+            try:
+                self.cache = open_cache(manifest, part, cache)
+            except OSError as e:  # its message names the cache's path
+                self._without_cache(str(e))
         self._parallel = ParallelLoader(loader, shape, dtype, workers, use_processes)
+
+    def _without_cache(self, reason: str) -> None:
+        self.cache = None
+        warnings.warn(
+            f"{reason} The dataset goes on without the cache, reading the files every epoch.",
+            CacheWarning,
+            stacklevel=5,  # the user's ManifestDataset(...)
+        )
 
     def load(self, rows: np.ndarray, split: bool) -> tuple[np.ndarray, Failures]:
         """`(x, failures)` for `rows`.
@@ -390,11 +459,16 @@ class _Files:
         paths = self.paths
         if not len(rows):  # a host's share of an epoch's last step may be empty
             return self._parallel.batch_buffer(0), []
-        if self.cache is None:
+        cache = self.cache  # one for the batch: another thread may leave it out
+        if cache is None:
             return self._parallel.load(
                 [paths[r] for r in rows.tolist()], skip=self.skip, split=split
             )
-        x, have = self.cache.gather(rows, self._parallel.batch_buffer(len(rows)))
+        try:
+            x, have = cache.gather(rows, self._parallel.batch_buffer(len(rows)))
+        except OSError as e:  # its files could not be mapped (removed since, say)
+            self._without_cache(f"The cache {cache.path!r} cannot be read: {e}.")
+            return self.load(rows, split)
         if have.all():
             return x, []
         missing = np.flatnonzero(~have)
@@ -408,7 +482,7 @@ class _Files:
         ok = np.ones(len(missing), dtype=bool)
         ok[[position for position, _ in failures]] = False
         if not failures or self.skip:
-            self.cache.store(rows[missing[ok]], loaded[ok])
+            cache.store(rows[missing[ok]], loaded[ok])
         return x, [(int(missing[position]), error) for position, error in failures]
 
     def close(self) -> None:

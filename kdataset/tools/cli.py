@@ -1,4 +1,5 @@
-"""The `kdataset` command: build, validate, describe and split manifests, and save their classes.
+"""The `kdataset` command: build, validate, describe and split manifests, save their classes,
+and fill a dataset's cache ahead of training.
 
 Every command prints tables with rich; an error is one line on stderr (exit 1),
 never a traceback.
@@ -12,14 +13,18 @@ import os
 import re
 import shlex
 import sys
+import typing
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from kdataset import __version__
 from kdataset.errors import ManifestError
 from kdataset.labels.encoding import LabelEncoder
+from kdataset.loading.imaging import COLOR_MODES
+from kdataset.loading.loaders import ImageLoader, Interpolation, LoaderSpec
 from kdataset.tools.build import build_manifest
+from kdataset.tools.cache import build_cache
 from kdataset.tools.split import SplitWarning, split_manifest
 from kdataset.tools.stats import LabelStats, label_stats
 from kdataset.tools.validate import validate_manifest
@@ -89,6 +94,49 @@ def _add_file_options(parser: argparse.ArgumentParser) -> None:
         choices=["auto", "npy", "image"],
         help="how files are read (default: auto, by extension)",
     )
+
+
+def _add_image_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "images", "as kd.ImageLoader's arguments; any of them loads the files as images"
+    )
+    group.add_argument(
+        "--image-size",
+        nargs=2,
+        type=int,
+        metavar=("H", "W"),
+        help="resize every image to H x W (default: keep sizes)",
+    )
+    group.add_argument("--color-mode", choices=list(COLOR_MODES), help="(default: rgb)")
+    group.add_argument(
+        "--interpolation", choices=typing.get_args(Interpolation), help="(default: bilinear)"
+    )
+    group.add_argument(
+        "--crop-to-aspect-ratio", action="store_true", help="crop to H:W before resizing"
+    )
+    group.add_argument(
+        "--pad-to-aspect-ratio", action="store_true", help="pad to H:W after resizing"
+    )
+    group.add_argument(
+        "--antialias", action="store_true", help="reduced JPEG decode and area resize"
+    )
+    group.add_argument(
+        "--dtype",
+        choices=["float32", "uint8"],
+        help="the pixels' dtype (default: float32)",
+    )
+
+
+def _workers(value: str) -> int | Literal["auto"]:
+    if value == "auto":
+        return "auto"
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 1, got {value!r}")
+    return workers
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,6 +252,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="walk into subfolders that are symbolic links",
     )
     build.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    cache = commands.add_parser(
+        "cache",
+        help="fill a dataset's cache ahead of training, on every core (resumable)",
+        description="Load every sample of a manifest into the packed cache that "
+        "ManifestDataset(MANIFEST, cache=PATH, ...) opens with the same file options and loader, "
+        "so training reads no sample file. Loads on every core with a progress bar. Run again "
+        "after a stop (Ctrl-C, a kill), it goes on where it stopped; a cache of other files or "
+        "another loader is started clean. Exits 1 if a sample does not load (it is left out of "
+        "the cache).",
+    )
+    cache.add_argument("manifest", help="the CSV file")
+    cache.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="PATH",
+        help="the cache file, as given to ManifestDataset(cache=PATH)",
+    )
+    _add_file_options(cache)
+    _add_image_options(cache)
+    cache.add_argument(
+        "--workers",
+        type=_workers,
+        default="auto",
+        metavar="N",
+        help="loading threads (default: auto: one per core, up to 8, for loaders that work "
+        "outside the GIL)",
+    )
     return parser
 
 
@@ -466,12 +543,78 @@ def _run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache_loader(args: argparse.Namespace) -> LoaderSpec:
+    """`--loader`, or the `ImageLoader` the image options make."""
+    image: dict[str, Any] = {}
+    if args.image_size is not None:
+        image["image_size"] = tuple(args.image_size)
+    for name in ("color_mode", "interpolation", "dtype"):
+        if getattr(args, name) is not None:
+            image[name] = getattr(args, name)
+    for name in ("crop_to_aspect_ratio", "pad_to_aspect_ratio", "antialias"):
+        if getattr(args, name):
+            image[name] = True
+    loader: LoaderSpec = args.loader
+    if not image:
+        return loader
+    if loader == "npy":
+        given = ", ".join(args.flags[name] for name in image)
+        raise _Failure(f"{given} shape images: they do not apply to --loader npy")
+    return ImageLoader(**image)  # checked there
+
+
+def _run_cache(args: argparse.Namespace) -> int:
+    existed = os.path.exists(args.output + ".json")
+    report = build_cache(
+        args.manifest,
+        args.output,
+        id_column=args.id_column,
+        path_column=args.path_column,
+        path_template=args.path_template,
+        root_dir=args.root_dir,
+        loader=_cache_loader(args),
+        workers=args.workers,
+        progress=sys.stderr.isatty(),
+    )
+    console = _console()
+    if report.resumed:
+        console.print(
+            f"resumed: {report.already:,} of {report.samples:,} samples were already in the cache"
+        )
+    elif report.started_clean and existed:
+        console.print(
+            "started clean: the cache there was of other files, another loader or another "
+            "sample shape"
+        )
+    shape = "x".join(map(str, report.shape)) or "scalar"
+    rate = report.written / report.seconds if report.seconds > 0 else 0.0
+    console.print(
+        f"{_count(report.samples, 'sample')} of {shape} {report.dtype} in {report.path} "
+        f"({report.nbytes:,} bytes): {report.written:,} written in {report.seconds:.1f} s "
+        f"({rate:,.0f} samples/s)"
+    )
+    if report.failed:
+        print(
+            f"kdataset cache: error: {_count(len(report.failed), 'sample')} did not load and "
+            f"{'is' if len(report.failed) == 1 else 'are'} not in the cache; the first: "
+            f"{report.failed[0]} (kdataset validate --deep lists them all)",
+            file=sys.stderr,
+        )
+        return 1
+    console.print(
+        f"complete: ManifestDataset({args.manifest!r}, cache={args.output!r}, ...) with the same "
+        "file options and loader reads no sample file"
+    )
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _run_validate,
     "stats": _run_stats,
     "classes": _run_classes,
     "split": _run_split,
     "build": _run_build,
+    "cache": _run_cache,
 }
 
 
