@@ -309,7 +309,8 @@ def test_invalid_directory_type():
 def test_command_builds_a_manifest_that_loads(photos, tmp_path):
     result = run("build", "photos", "-o", "out/manifest.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    manifest, classes_file = tmp_path / "out" / "manifest.csv", tmp_path / "out" / "classes.json"
+    manifest = tmp_path / "out" / "manifest.csv"
+    classes_file = tmp_path / "out" / "manifest.classes.json"
     _, labels, classes = keras_index(photos)
     assert kd.LabelEncoder.load(classes_file).classes == classes
     frame = pd.read_csv(manifest, dtype=str, keep_default_na=False)
@@ -318,8 +319,11 @@ def test_command_builds_a_manifest_that_loads(photos, tmp_path):
     cells = [[cell.strip() for cell in row.split("│")[1:4]] for row in rows]
     assert cells == [["0", "10", "4"], ["1", "2", "2"], ["2", "cat", "5"]]
     assert "11 files in 3 classes written to out/manifest.csv" in result.stdout
-    assert "classes=kd.LabelEncoder.load('out/classes.json')" in result.stdout
-    assert "next: kdataset validate out/manifest.csv --classes out/classes.json" in result.stdout
+    assert "classes=kd.LabelEncoder.load('out/manifest.classes.json')" in result.stdout
+    assert (
+        "next: kdataset validate out/manifest.csv --classes out/manifest.classes.json"
+        in result.stdout
+    )
     assert result.stderr.strip() == (
         "kdataset build: warning: 1 file directly in 'photos', in no class folder, is left "
         "out, as `keras.utils.image_dataset_from_directory` leaves it out: 'top.jpg'"
@@ -336,7 +340,9 @@ def test_command_builds_a_manifest_that_loads(photos, tmp_path):
     batches = list(ds)
     assert [int(v) for _, y in batches for v in y] == labels
     assert batches[0][0].shape == (2, 8, 8, 3)
-    hinted = run("validate", "out/manifest.csv", "--classes", "out/classes.json", cwd=tmp_path)
+    hinted = run(
+        "validate", "out/manifest.csv", "--classes", "out/manifest.classes.json", cwd=tmp_path
+    )
     assert hinted.returncode == 0 and "no problems found" in hinted.stdout, hinted.stdout
 
 
@@ -363,7 +369,7 @@ def test_command_warns_of_an_empty_class_in_one_line(tmp_path):
     assert lines[0].endswith(
         ": 'b'. It stays a class with no rows, as in `keras.utils.image_dataset_from_directory`"
     )
-    assert kd.LabelEncoder.load(tmp_path / "classes.json").classes == ["a", "b"]
+    assert kd.LabelEncoder.load(tmp_path / "m.classes.json").classes == ["a", "b"]
 
 
 def test_command_never_overwrites_without_force(photos, tmp_path):
@@ -372,17 +378,45 @@ def test_command_never_overwrites_without_force(photos, tmp_path):
     touch(photos, "cat/new.jpg")
     again = run("build", "photos", "-o", "m.csv", cwd=tmp_path)
     assert again.returncode == 1
-    assert again.stderr.strip() == (
-        "kdataset build: error: m.csv exists: pass --force to overwrite it, or -o PATH"
+    # The user gave -o: the message does not tell them to give it.
+    assert (
+        again.stderr.strip() == "kdataset build: error: m.csv exists: pass --force to overwrite it"
     )
     assert (tmp_path / "m.csv").read_text() == before
     # The classes file beside it is kept as well.
-    other = run("build", "photos", "-o", "other.csv", cwd=tmp_path)
-    assert other.returncode == 1 and "classes.json exists" in other.stderr
-    assert not (tmp_path / "other.csv").exists()
+    (tmp_path / "m.csv").unlink()
+    classes = run("build", "photos", "-o", "m.csv", cwd=tmp_path)
+    assert classes.stderr.strip() == (
+        "kdataset build: error: m.classes.json exists: pass --force to overwrite it"
+    )
+    assert not (tmp_path / "m.csv").exists()
     forced = run("build", "photos", "-o", "m.csv", "--force", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
     assert "cat/new.jpg" in (tmp_path / "m.csv").read_text()
+    # Without -o, the message says how to write elsewhere.
+    assert run("build", "photos", cwd=tmp_path).returncode == 0
+    default = run("build", "photos", cwd=tmp_path)
+    assert default.stderr.strip() == (
+        "kdataset build: error: manifest.csv exists: pass --force to overwrite it, or -o PATH"
+    )
+
+
+def test_command_with_output_writes_classes_beside_it_after_a_default_build(photos, tmp_path):
+    assert run("build", "photos", cwd=tmp_path).returncode == 0
+    result = run("build", "photos", "-o", "photos.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    _, _, classes = keras_index(photos)
+    assert kd.LabelEncoder.load(tmp_path / "photos.classes.json").classes == classes
+    assert "next: kdataset validate photos.csv --classes photos.classes.json" in result.stdout
+
+
+def test_command_on_a_missing_folder_says_so_even_where_a_manifest_exists(photos, tmp_path):
+    assert run("build", "photos", cwd=tmp_path).returncode == 0
+    result = run("build", "missing_dir", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(
+        "kdataset build: error: Directory not found: 'missing_dir'"
+    ), result.stderr
 
 
 @pytest.mark.parametrize(
@@ -395,7 +429,6 @@ def test_command_never_overwrites_without_force(photos, tmp_path):
         (["photos", "--formats", ".tif"], "No files ending in '.tif' (in any case) in the 3 "),
         (["photos", "--formats", ".tif"], "pass `--formats` to index other files"),
         (["photos", "--formats", ","], "Invalid `--formats`: expected file extensions"),
-        (["photos", "-o", "classes.json"], "would overwrite the classes file"),
     ],
 )
 def test_command_errors_are_one_line(photos, tmp_path, args, expected):

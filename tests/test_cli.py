@@ -162,13 +162,35 @@ def test_stats_prints_counts_and_imbalance(tmp_path):
     assert "imbalance ratio 2.50" in result.stdout
 
 
-def test_classes_writes_an_encoder_file(tmp_path):
+def test_classes_writes_an_encoder_file_of_the_labels_text(tmp_path):
     manifest = write_samples(tmp_path, 6, labels=[10, 2, 2, 10, 1, 1])
     out = tmp_path / "classes.json"
     result = run("classes", manifest, "-o", out)
     assert result.returncode == 0, result.stderr
-    assert json.loads(out.read_text())["classes"] == [1, 2, 10]
-    assert kdataset.LabelEncoder.load(out).classes == [1, 2, 10]
+    assert json.loads(out.read_text())["classes"] == ["1", "2", "10"]
+    encoder = kdataset.LabelEncoder.load(out)
+    assert encoder.classes == ["1", "2", "10"]
+    ds = kd.ManifestDataset(
+        manifest, batch_size=6, classes=encoder, label_mode="int", shuffle=False
+    )
+    assert [int(v) for v in ds[0][1]] == [2, 1, 1, 2, 0, 0]
+
+
+def test_classes_never_overwrites_without_force(tmp_path):
+    manifest = write_samples(tmp_path, 3, labels=["b", "a", "c"])
+    kept = '{"classes": ["c", "b", "a"]}'
+    (tmp_path / "classes.json").write_text(kept)
+    result = run("classes", manifest, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "kdataset classes: error: classes.json exists: pass --force to overwrite it, or -o PATH"
+    )
+    given = run("classes", manifest, "-o", "classes.json", cwd=tmp_path)
+    assert given.stderr.strip().endswith("classes.json exists: pass --force to overwrite it")
+    assert (tmp_path / "classes.json").read_text() == kept
+    forced = run("classes", manifest, "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert kdataset.LabelEncoder.load(tmp_path / "classes.json").classes == ["a", "b", "c"]
 
 
 def test_split_writes_files_and_prints_stats(tmp_path):
@@ -483,3 +505,43 @@ def test_cache_on_a_disk_too_small_fails_at_once_and_says_how_much_it_needs(tmp_
     assert f"No space for the cache {cache!r}: it needs {needed:,} bytes" in line
     assert "1,048,576 bytes (1.0 MB) are free" in line
     assert left == []
+
+
+def test_validate_reads_images_with_the_image_options_and_counts_problems_by_kind(tmp_path):
+    from PIL import Image
+
+    os.makedirs(tmp_path / "images")
+    ids = [f"{i:04d}" for i in range(25)]
+    for i, sample_id in enumerate(ids):  # 25 sizes
+        pixels = np.zeros((10 + i, 12, 3), np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "images" / f"{sample_id}.png")
+    pd.DataFrame({"id": ids, "label": ["a", "b"] * 12 + ["a"]}).to_csv(
+        tmp_path / "m.csv", index=False
+    )
+    common = ["validate", "m.csv", "--path-template", "images/{id}.png", "--deep"]
+    mixed = run(*common, cwd=tmp_path)
+    assert mixed.returncode == 1, mixed.stderr
+    assert "24 problems in m.csv" in mixed.stdout
+    # One kind, whatever each file's size: not "1 '...', 1 '...', 2 in 2 other kinds".
+    (more,) = [line for line in mixed.stdout.splitlines() if line.startswith("... and ")]
+    assert more.startswith("... and 4 more problems (4 "), more
+    assert "the image is NxN (height x width)" in more
+    assert "other kinds" not in mixed.stdout and "problems by kind" not in mixed.stdout
+    assert "--image-size" in mixed.stdout
+    resized = run(*common, "--image-size", "8", "8", "--color-mode", "grayscale", cwd=tmp_path)
+    assert resized.returncode == 0, resized.stdout + resized.stderr
+    assert "no problems found" in resized.stdout
+
+
+def test_split_out_notes_relative_paths_only_for_a_manifest_that_has_them(tmp_path):
+    with_paths = write_samples(tmp_path, 10)
+    noted = run("split", with_paths, "--out", tmp_path / "a")
+    assert noted.returncode == 0, noted.stderr
+    assert "note: relative paths in the split files" in noted.stdout
+    plain = tmp_path / "plain.csv"
+    pd.DataFrame({"id": [f"{i:02d}" for i in range(10)], "label": ["a", "b"] * 5}).to_csv(
+        plain, index=False
+    )
+    quiet = run("split", plain, "--out", tmp_path / "b")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "note:" not in quiet.stdout

@@ -876,3 +876,24 @@ def test_problems_in_a_semicolon_separated_csv_are_named_by_line(tmp_path):
         Problem("empty label", line="line 3 of train.csv", id="002", column="label"),
         Problem("empty label", line="line 5 of train.csv", id="004", column="label"),
     ]
+
+
+def test_a_duplicate_id_is_a_problem_naming_both_lines(tmp_path):
+    manifest = tmp_path / "dup.csv"
+    pd.DataFrame(
+        {"id": ["0004", "0005", "0005", "0006"], "label": ["cat", "bird", "cat", "cat"]}
+    ).to_csv(manifest, index=False)
+    with pytest.raises(ManifestError) as caught:
+        split_manifest(manifest, val=0.25)
+    (problem,) = caught.value.problems
+    assert problem.id == "0005" and problem.column == "id"
+    assert "duplicate id, on 2 rows: line 3 of" in problem.message
+    assert "line 4 of" in problem.message
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "kdataset"), "split", str(manifest)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "duplicate id, on 2 rows" in result.stderr
+    assert not (tmp_path / "train.csv").exists()

@@ -190,3 +190,23 @@ def test_the_multi_label_encoder_matches_scikit_learns():
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(ours.multi_hot(rows)), reference.transform(rows)
     )
+
+
+def test_label_stats_names_a_duplicate_id_with_both_lines(tmp_path):
+    manifest = tmp_path / "dup.csv"
+    pd.DataFrame({"id": ["0005", "0006", "0005"], "label": ["bird", "cat", "cat"]}).to_csv(
+        manifest, index=False
+    )
+    with pytest.raises(kd.ManifestError) as caught:
+        kd.label_stats(manifest)
+    (problem,) = caught.value.problems
+    assert problem.id == "0005"
+    assert "duplicate id, on 2 rows: line 2 of" in problem.message
+    assert "line 4 of" in problem.message
+
+
+def test_label_stats_summary_of_one_class_names_it_once():
+    summary = kd.label_stats(pd.DataFrame({"label": ["bird"] * 20})).summary()
+    assert (
+        summary == "20 rows (samples 20), 1 class, 'bird' with 20 samples: no imbalance to measure"
+    )

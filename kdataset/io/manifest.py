@@ -579,6 +579,15 @@ class Rows(Manifest):
         elif count > 1:
             self.problem(f"{count} columns named {column!r} (`{argument}`)", column=column)
 
+    def check_ids(self, column: str = "id") -> None:
+        """Notes in `problems` each empty and each repeated id of `column`, with the lines
+        of every row that holds it, as `ManifestDataset` and `validate_manifest` do.
+
+        A manifest without exactly one `column` has no ids to check.
+        """
+        if len(self) and list(self.frame.columns).count(column) == 1:
+            self._read_ids(column)
+
     def values(self, column: str) -> list[Any]:
         """The cells of `column`, as Python values."""
         return self.frame[column].tolist()

@@ -33,8 +33,20 @@ def _check_formats(formats: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys("." + f.strip().lstrip(".").lower() for f in given))
 
 
-def _check_directory(directory: str | os.PathLike[str]) -> str:
-    """`directory` made absolute, or an error saying what it is instead of a folder."""
+def check_directory(directory: str | os.PathLike[str]) -> str:
+    """`directory` made absolute, or an error saying what it is instead of a folder.
+
+    Args:
+        directory: The folder to index.
+
+    Returns:
+        Its absolute path.
+
+    Raises:
+        TypeError: `directory` is not a path.
+        FileNotFoundError: it does not exist.
+        NotADirectoryError: it is a file.
+    """
     if not isinstance(directory, str | os.PathLike):
         raise TypeError(
             "Invalid `directory`: expected the path of a folder. "
@@ -179,7 +191,7 @@ def build_manifest(
     >>> import shutil; shutil.rmtree(root)
     """
     formats = _check_formats(formats)
-    root = _check_directory(directory)
+    root = check_directory(directory)
     shown = os.fspath(directory)
     start = os.getcwd() if relative_to is None else os.path.abspath(os.fspath(relative_to))
     wanted = ", ".join(map(repr, formats))

@@ -23,19 +23,24 @@ from kdataset.errors import ManifestError
 from kdataset.labels.encoding import LabelEncoder
 from kdataset.loading.imaging import COLOR_MODES
 from kdataset.loading.loaders import ImageLoader, Interpolation, LoaderSpec
-from kdataset.tools.build import build_manifest
+from kdataset.tools.build import build_manifest, check_directory
 from kdataset.tools.cache import build_cache
 from kdataset.tools.split import SplitWarning, split_manifest
 from kdataset.tools.stats import LabelStats, label_stats
 from kdataset.tools.validate import validate_manifest
 
 if TYPE_CHECKING:  # rich is imported when a command prints
+    import pandas as pd
     from rich.console import Console
     from rich.table import Table
 
 _EPILOG = "Run `kdataset COMMAND --help` for the options of a command."
 _MAX_ROWS = 20
 _MAX_KINDS = 5
+# What differs between problems of one kind: shapes, quoted names and paths, numbers.
+_SHAPE = re.compile(r"\(\s*\d[\d\s,]*\)")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NUMBER = re.compile(r"(?<![\w`-])\d[\d,.]*(?<![,.])(?:x\d+)*")
 # A Python argument name as messages write it: `name`, `name=...`, or name= after
 # "Received: " or ", ".
 _ARGUMENT = re.compile(r"(?<=`)(\w+)(?=[`=])|(?:(?<=Received: )|(?<=, ))(\w+)(?==)")
@@ -154,10 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="list every problem of a manifest; exit 1 if there is any",
         description="Check a manifest as ManifestDataset would: columns, ids, labels, that every "
         "file exists and that the first sample loads (with --deep: that every sample loads with one "
-        "shape and dtype). Prints a table of problems and exits 1 if there are any, 0 when clean.",
+        "shape and dtype; images of mixed sizes need --image-size H W, as the dataset needs "
+        "image_size). Prints a table of problems and exits 1 if there are any, 0 when clean.",
     )
     validate.add_argument("manifest", help="the CSV file")
     _add_file_options(validate)
+    _add_image_options(validate)
     _add_label_options(validate)
     validate.add_argument(
         "--deep", action="store_true", help="load every sample, not just the first"
@@ -181,17 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
         "classes",
         help="write the class list (a LabelEncoder file) of a manifest",
         description="Learn the classes of a manifest's labels (sorted, numerically for numbers) and "
-        "write them as JSON, to ship beside a model: kd.LabelEncoder.load(PATH), or "
-        "ManifestDataset(..., classes=kd.LabelEncoder.load(PATH)).",
+        "write their text as JSON (never over a file without --force), to ship beside a model: "
+        "kd.LabelEncoder.load(PATH), or ManifestDataset(..., classes=kd.LabelEncoder.load(PATH)).",
     )
     classes.add_argument("manifest", help="the CSV file")
     classes.add_argument(
-        "-o",
-        "--output",
-        default="classes.json",
-        metavar="PATH",
-        help="where to write (default: classes.json)",
+        "-o", "--output", metavar="PATH", help="where to write (default: classes.json)"
     )
+    classes.add_argument("--force", action="store_true", help="overwrite an existing file")
     _add_label_options(classes, modes=False)
 
     split = commands.add_parser(
@@ -229,16 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
         "per class, class names sorted as text, each class's files found in its subfolders too, "
         "in Keras's order; files directly in DIR are left out, as Keras leaves them out) and "
         "write a manifest (id, label, path; paths relative to the manifest's folder), with "
-        "classes.json beside it: Keras's class order, for ManifestDataset(..., "
-        "classes=kd.LabelEncoder.load('classes.json')) or --classes.",
+        "classes.json (or, for -o NAME.csv, NAME.classes.json) beside it: Keras's class order, "
+        "for ManifestDataset(..., classes=kd.LabelEncoder.load('classes.json')) or --classes.",
     )
     build.add_argument("directory", metavar="DIR", help="a folder with one subfolder per class")
     build.add_argument(
         "-o",
         "--output",
-        default="manifest.csv",
         metavar="PATH",
-        help="the manifest to write (default: manifest.csv); classes.json goes beside it",
+        help="the manifest to write (default: manifest.csv, with classes.json beside it); the "
+        "classes of -o photos.csv go to photos.classes.json beside it",
     )
     build.add_argument(
         "--formats",
@@ -334,7 +338,7 @@ def _dataset_kwargs(args: argparse.Namespace) -> dict[str, object]:
         "path_column": args.path_column,
         "path_template": args.path_template,
         "root_dir": args.root_dir,
-        "loader": args.loader,
+        "loader": _loader(args),
         "label_mode": mode,
         "label_separator": args.label_separator,
         "classes": classes,
@@ -361,15 +365,24 @@ def _run_validate(args: argparse.Namespace) -> int:
     for p, message in zip(problems[:shown], messages):
         table.add_row(p.line or "", p.id or "", p.column or "", p.path or "", message)
     console.print(table)
-    hidden = messages[shown:]
+    kinds = [_kind(message) for message in messages]
+    hidden = kinds[shown:]
     if hidden:
         console.print(
             f"... and {_count(len(hidden), 'more problem')} ({_kinds(hidden)}); "
             "pass --all to list every one"
         )
-    if len(set(messages)) > 1:
-        console.print(f"problems by kind: {_kinds(messages)}")
+    if len(set(kinds)) > 1:
+        console.print(f"problems by kind: {_kinds(kinds)}")
     return 1
+
+
+def _kind(message: str) -> str:
+    """The kind of a problem: its message without the numbers and quoted names that differ from
+    one file to the next (`"has shape (480, 640, 3)"` -> `"has shape (...)"`)."""
+    message = _SHAPE.sub("(...)", message)
+    message = _QUOTED.sub(lambda m: m.group(0)[0] + "..." + m.group(0)[0], message)
+    return _NUMBER.sub(lambda m: "x".join(["N"] * (m.group(0).count("x") + 1)), message)
 
 
 def _count(n: int, word: str) -> str:
@@ -418,14 +431,22 @@ def _run_classes(args: argparse.Namespace) -> int:
     stats = label_stats(
         args.manifest, label_column=_label_column(args), label_separator=args.label_separator
     )
-    encoder = stats.label_encoder
-    if os.path.exists(args.output) and os.path.samefile(args.output, args.manifest):
+    output = args.output or "classes.json"
+    if os.path.exists(output) and os.path.samefile(output, args.manifest):
         raise _Failure(
             f"refusing to overwrite the manifest {args.manifest!r} with the classes file"
         )
-    encoder.save(args.output)
+    _refuse_overwrite(output, args.force, "" if args.output else "-o PATH")
+    # The labels' text, as the CSV holds it (CSV labels that are all integers are read as
+    # ints): the dataset matches classes given as text against the CSV's text.
+    encoder = LabelEncoder(
+        classes=[str(c) for c in stats.label_encoder.classes],
+        multi_label=stats.label_encoder.multi_label,
+        separator=stats.label_encoder.separator,
+    )
+    encoder.save(output)
     _console().print(
-        f"{encoder.num_classes} classes written to {args.output}: {', '.join(map(str, encoder.classes))}"
+        f"{encoder.num_classes} classes written to {output}: {', '.join(map(str, encoder.classes))}"
     )
     return 0
 
@@ -456,8 +477,7 @@ def _run_split(args: argparse.Namespace) -> int:
             raise _Failure(
                 f"the {name} split would overwrite the manifest {args.manifest!r}: pass --out DIR"
             )
-        if os.path.exists(path) and not args.force:
-            raise _Failure(f"{path} exists: pass --force to overwrite it, or --out DIR")
+        _refuse_overwrite(path, args.force, "" if args.out else "--out DIR")
     os.makedirs(out, exist_ok=True)
     for name, path in paths.items():
         splits[name].to_csv(path, index=False)
@@ -473,7 +493,7 @@ def _run_split(args: argparse.Namespace) -> int:
         console.print(
             _stats_table(stats, title=f"samples per class of {args.stratify!r}, per split")
         )
-    if os.path.abspath(out) != os.path.dirname(source):
+    if os.path.abspath(out) != os.path.dirname(source) and _has_relative_paths(splits["train"]):
         console.print(
             "note: relative paths in the split files resolve against their new folder; "
             f"pass root_dir={os.path.dirname(source)!r} to ManifestDataset (or --root-dir)."
@@ -481,18 +501,43 @@ def _run_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_overwrite(path: str, force: bool, other: str) -> None:
+    """A `_Failure` if `path` exists and `--force` was not given; `other` is the flag that
+    writes elsewhere, or `""` when the user already gave it."""
+    if os.path.exists(path) and not force:
+        elsewhere = f", or {other}" if other else ""
+        raise _Failure(f"{path} exists: pass --force to overwrite it{elsewhere}")
+
+
+def _has_relative_paths(frame: pd.DataFrame) -> bool:
+    """Whether a column of `frame` holds relative file paths (`data/0001.npy`), which resolve
+    against the manifest's folder."""
+    for column in frame.columns:
+        values = [v for v in frame[column].tolist()[:100] if isinstance(v, str)]
+        if any(
+            ("/" in v or os.sep in v) and not os.path.isabs(v) and "://" not in v for v in values
+        ):
+            return True
+    return False
+
+
 def _run_build(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    output = os.path.abspath(args.output)
+    check_directory(args.directory)  # a missing folder is the error, before any file in the way
+    given = args.output is not None
+    shown = args.output if given else "manifest.csv"
+    output = os.path.abspath(shown)
     folder = os.path.dirname(output)
-    classes_path = os.path.join(folder, "classes.json")
-    shown_classes = os.path.join(os.path.dirname(args.output), "classes.json")
-    if output == classes_path:
-        raise _Failure("the manifest would overwrite the classes file classes.json: pass -o PATH")
-    for path in (args.output, shown_classes):
-        if os.path.exists(path) and not args.force:
-            raise _Failure(f"{path} exists: pass --force to overwrite it, or -o PATH")
+    # `-o photos.csv` keeps its classes in photos.classes.json, so that manifests of several
+    # folders can share a folder; the default manifest.csv keeps them in classes.json.
+    name = (
+        f"{os.path.splitext(os.path.basename(shown))[0]}.classes.json" if given else "classes.json"
+    )
+    classes_path = os.path.join(folder, name)
+    shown_classes = os.path.join(os.path.dirname(shown), name)
+    for path in (shown, shown_classes):
+        _refuse_overwrite(path, args.force, "" if given else "-o PATH")
     formats = None
     if args.formats is not None:
         formats = [f.strip() for f in args.formats.split(",") if f.strip()]
@@ -524,8 +569,7 @@ def _run_build(args: argparse.Namespace) -> int:
     console.print(table)
     kinds = f"{len(classes):,} class{'es' if len(classes) != 1 else ''}"
     console.print(
-        f"{_count(len(frame), 'file')} in {kinds} written to {args.output} "
-        "(paths relative to its folder)"
+        f"{_count(len(frame), 'file')} in {kinds} written to {shown} (paths relative to its folder)"
     )
     learned = LabelEncoder().fit(classes).classes
     differs = (
@@ -538,12 +582,12 @@ def _run_build(args: argparse.Namespace) -> int:
         f"class order (image_dataset_from_directory's) written to {shown_classes}: pass "
         f"classes=kd.LabelEncoder.load({shown_classes!r}) to ManifestDataset to keep it{differs}"
     )
-    command = ["kdataset", "validate", args.output, "--classes", shown_classes]
+    command = ["kdataset", "validate", shown, "--classes", shown_classes]
     console.print(f"next: {shlex.join(command)}")
     return 0
 
 
-def _cache_loader(args: argparse.Namespace) -> LoaderSpec:
+def _loader(args: argparse.Namespace) -> LoaderSpec:
     """`--loader`, or the `ImageLoader` the image options make."""
     image: dict[str, Any] = {}
     if args.image_size is not None:
@@ -572,7 +616,7 @@ def _run_cache(args: argparse.Namespace) -> int:
         path_column=args.path_column,
         path_template=args.path_template,
         root_dir=args.root_dir,
-        loader=_cache_loader(args),
+        loader=_loader(args),
         workers=args.workers,
         progress=sys.stderr.isatty(),
     )

@@ -609,7 +609,8 @@ def split_manifest(
         ValueError: an argument is out of range or of the wrong kind (checked
             before the manifest is read).
         ManifestError: (a `ValueError`) the manifest cannot be split as asked:
-            it has no rows or is not a readable CSV, a `stratify` or `group`
+            it has no rows or is not a readable CSV, an `id` is empty or repeated
+            (a row twice, or two samples under one id), a `stratify` or `group`
             column is missing, a single-label `stratify` value or a `group`
             value is empty, a 0/1 column holds anything else, or a value cannot
             be counted (a dict, say). Its `problems` list every one of them,
@@ -635,6 +636,7 @@ def split_manifest(
     """
     val, test, stratify, seed = _check_arguments(val, test, stratify, group, seed, label_separator)
     rows = Rows(manifest)
+    rows.check_ids()
     rows.raise_problems()
     frame, n = rows.frame, len(rows)
     if stratify is not None:

@@ -49,6 +49,11 @@ class LabelStats:
         """One line: rows, classes, imbalance ratio with the largest and smallest class."""
         totals = self.totals
         rows = ", ".join(f"{name} {count:,}" for name, count in self.rows.items())
+        if len(totals) == 1:
+            return (
+                f"{sum(self.rows.values()):,} rows ({rows}), 1 class, {totals.index[0]!r} with "
+                f"{int(totals.iloc[0]):,} samples: no imbalance to measure"
+            )
         return (
             f"{sum(self.rows.values()):,} rows ({rows}), {len(totals)} classes; imbalance ratio "
             f"{self.imbalance_ratio:.2f} (largest {totals.idxmax()!r}: {int(totals.max()):,}, "
@@ -83,7 +88,8 @@ def label_stats(
 
     Raises:
         ManifestError: a manifest has no rows, a column is missing, a label is
-            empty (single-label) or a 0/1 column holds anything else; every
+            empty (single-label), an `id` is empty or repeated (with the line of
+            each row that holds it) or a 0/1 column holds anything else; every
             problem is listed, with its line, id (when there is an `id` column)
             and column.
         TypeError: a manifest is neither a path nor a DataFrame.
@@ -120,6 +126,7 @@ def label_stats(
             read[name] = np.zeros((0, len(label_column)), np.int8) if multi_column else []
             rows[name] = 0
             continue
+        manifest.check_ids()
         if manifest.problems:
             raise ManifestError(manifest.problems, source=manifest.source or name)
         labels = manifest.labels
