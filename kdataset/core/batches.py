@@ -130,11 +130,6 @@ class BatchSource:
         files = next(iter(self._files.values()), None)
         return None if files is None else files.cache
 
-    @property
-    def from_memory(self) -> bool:
-        """Whether every sample is served from complete caches (no file work left)."""
-        return all(f.cache is not None and f.cache.complete for f in self._files.values())
-
     def _targets(self, plan: BatchPlan) -> dict[str, np.ndarray]:
         """The class labels of the plan's rows, by part, encoded a window of the epoch's
         order at a time.

@@ -481,7 +481,7 @@ class ManifestDataset(keras.utils.PyDataset):
         source = self._source
         try:
             loaded = None
-            if ahead and self._prefetch_depth and not source.from_memory:
+            if ahead and self._prefetch_depth:
                 upcoming = self._stream.upcoming(self._prefetch_depth)
                 loaded = self._prefetcher.take(plan.key, upcoming)
             if loaded is None:
