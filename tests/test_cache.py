@@ -4,8 +4,8 @@ import contextlib
 import errno
 import json
 import os
-import re
 import pickle
+import re
 import shutil
 import subprocess
 import sys

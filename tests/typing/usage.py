@@ -84,3 +84,21 @@ def a_loader_of_your_own() -> None:
     loader = kd.FunctionLoader(read, releases_gil=True)
     kd.ManifestDataset("train.csv", batch_size=4, loader=loader, label_mode="int")
     kd.ManifestDataset("train.csv", batch_size=4, loader=read, label_mode="int")
+
+
+def a_cache_built_ahead() -> None:
+    report = kd.build_cache(
+        "train.csv",
+        "train.kdcache",
+        path_template="images/{id}.jpg",
+        loader=kd.ImageLoader(image_size=(224, 224), dtype="uint8"),
+    )
+    assert_type(report, kd.CacheReport)
+    assert_type(report.complete, bool)
+    kd.ManifestDataset(
+        "train.csv",
+        batch_size=64,
+        path_template="images/{id}.jpg",
+        loader=kd.ImageLoader(image_size=(224, 224), dtype="uint8"),
+        cache="train.kdcache",
+    )
