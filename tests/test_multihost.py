@@ -17,10 +17,9 @@ BACKEND = os.environ.get("KERAS_BACKEND")
 
 
 def _keras_316():
-    import keras
+    from kdataset.training.driving import keras_version
 
-    major, minor = keras.version().split(".")[:2]
-    return (int(major), int(minor)) >= (3, 16)
+    return keras_version() >= (3, 16)
 
 
 @pytest.mark.slow

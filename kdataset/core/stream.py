@@ -228,18 +228,19 @@ class Stream:
             return self.num_batches  # every epoch but a resumed one: asked every batch
         return self._batches(self.num_samples - resumed[1])
 
-    def check_index(self, index: SupportsIndex) -> int:
-        """`index` as an int in `[0, num_batches)`, or a clear `TypeError`/`IndexError`."""
+    def check_index(self, index: SupportsIndex, limit: int | None = None) -> int:
+        """`index` as an int in `[0, limit)` (by default `[0, num_batches)`), or a clear
+        `TypeError`/`IndexError`."""
+        limit = self.num_batches if limit is None else limit
         try:
             number = operator.index(index)
         except TypeError:
             raise TypeError(
                 f"Batch indices are integers. Received: {index!r} of type {type(index).__name__}"
             ) from None
-        if not 0 <= number < self.num_batches:
+        if not 0 <= number < limit:
             raise IndexError(
-                f"Batch index out of range: expected 0 <= index < {self.num_batches}. "
-                f"Received: index={number}"
+                f"Batch index out of range: expected 0 <= index < {limit}. Received: index={number}"
             )
         return number
 

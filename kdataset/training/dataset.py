@@ -393,21 +393,13 @@ class ManifestDataset(keras.utils.PyDataset):
         and Keras asks this one for `index = step * count + data_shard_id`:
         batch `index // count` of its own.
         """
-        count = 1 if self._keras_shard is None else self._keras_shard[1]
-        if count == 1:
-            return self._stream.check_index(index)
-        try:
-            index = operator.index(index)
-        except TypeError:
-            raise TypeError(
-                f"Batch indices are integers. Received: {index!r} of type {type(index).__name__}"
-            ) from None
-        if not 0 <= index < len(self):
-            raise IndexError(
-                f"Batch index out of range: expected 0 <= index < {len(self)}. "
-                f"Received: index={index}"
-            )
-        return index // count
+        return self._stream.check_index(index, len(self)) // self._keras_count
+
+    @property
+    def _keras_count(self) -> int:
+        """How many processes' batches `len(ds)` counts: Keras's shard count when Keras
+        shards the dataset, else 1."""
+        return 1 if self._keras_shard is None else self._keras_shard[1]
 
     # -- the arguments, as given --------------------------------------------
 
@@ -444,10 +436,8 @@ class ManifestDataset(keras.utils.PyDataset):
     # -- the PyDataset protocol ---------------------------------------------
 
     def __len__(self) -> int:
-        if self._keras_shard is None:
-            return self._stream.num_batches
-        # Keras shards the dataset: it asks for every `count`-th of all processes' batches.
-        return self._stream.num_batches * self._keras_shard[1]
+        # Under Keras's sharding, it asks for every `count`-th of all processes' batches.
+        return self._stream.num_batches * self._keras_count
 
     @property
     def num_batches(self) -> int:
@@ -709,12 +699,8 @@ class _RestOfEpoch(keras.utils.PyDataset):
         epoch, position = self._start
         return self.dataset._stream.batches_in(epoch) - position
 
-    def _keras_count(self) -> int:
-        keras_shard = self.dataset._keras_shard
-        return 1 if keras_shard is None else keras_shard[1]
-
     def __len__(self) -> int:
-        return self._host_batches() * self._keras_count()
+        return self._host_batches() * self.dataset._keras_count
 
     def __getitem__(self, index: int) -> Batch:
         dataset = self.dataset
@@ -728,7 +714,7 @@ class _RestOfEpoch(keras.utils.PyDataset):
         if dataset._epochs.driven:
             return dataset._serve(stream.plan(*stream.next()), ahead=True)
         epoch, start = self._start
-        return dataset._serve(stream.plan(epoch, start + index // self._keras_count()))
+        return dataset._serve(stream.plan(epoch, start + index // dataset._keras_count))
 
     def __iter__(self) -> Iterator[Batch]:
         return _one_epoch(self, self._host_batches())
