@@ -29,6 +29,11 @@ _EXPORTS = {
     "build_manifest": "kdataset.tools.build",
     "build_cache": "kdataset.tools.cache",
     "CacheReport": "kdataset.tools.cache",
+    "write_report": "kdataset.tools.report.writing",
+    "DataReport": "kdataset.tools.report.writing",
+    "DuplicateGroup": "kdataset.tools.report.writing",
+    "NearDuplicate": "kdataset.tools.report.writing",
+    "SampleRef": "kdataset.tools.report.writing",
     "CacheWarning": "kdataset.io.cache",
     "ResumeCheckpoint": "kdataset.training.resume",
     "fit_resumable": "kdataset.training.resume",
@@ -58,6 +63,7 @@ _KERAS_FREE = frozenset(
         "kdataset.core.audit",
         "kdataset.tools.build",
         "kdataset.tools.cache",
+        "kdataset.tools.report.writing",
         "kdataset.io.cache",
         "kdataset.training.driving",
         "kdataset.errors",
@@ -102,6 +108,11 @@ if TYPE_CHECKING:
     from kdataset.tools.build import build_manifest as build_manifest
     from kdataset.tools.cache import CacheReport as CacheReport
     from kdataset.tools.cache import build_cache as build_cache
+    from kdataset.tools.report.writing import DataReport as DataReport
+    from kdataset.tools.report.writing import DuplicateGroup as DuplicateGroup
+    from kdataset.tools.report.writing import NearDuplicate as NearDuplicate
+    from kdataset.tools.report.writing import SampleRef as SampleRef
+    from kdataset.tools.report.writing import write_report as write_report
     from kdataset.tools.split import SplitWarning as SplitWarning
     from kdataset.tools.split import split_manifest as split_manifest
     from kdataset.tools.stats import LabelStats as LabelStats

@@ -483,6 +483,43 @@ def missing_objects(
 # -- loading ---------------------------------------------------------------
 
 
+def read_object(
+    url: str,
+    storage_options: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> bytes:
+    """An object's bytes (`start:end` of them), or a `SampleError` naming it (redacted).
+
+    Args:
+        url: The object's URL.
+        storage_options: The filesystem's options (see `filesystem`).
+        timeout: Seconds to wait for an answer, where the filesystem takes a deadline
+            (async ones, such as s3fs); `None` for the storage's own.
+        start: First byte, or `None` for the whole object.
+        end: Byte after the last, with `start`.
+    """
+    shown = redact(url, storage_options)
+    try:
+        fs, path = filesystem(url, storage_options)
+        kwargs = (
+            {"timeout": timeout} if timeout is not None and getattr(fs, "async_impl", False) else {}
+        )
+        if start is None:
+            data: bytes = fs.cat_file(path, **kwargs)
+        else:
+            data = fs.cat_file(path, start=start, end=end, **kwargs)
+        return data
+    except ImportError:
+        raise
+    except Exception as e:
+        reason = _reason(e, storage_options)
+        if reason == "no answer from the storage in time" and timeout is not None:
+            reason += f" (`timeout`={timeout:g} s of RemoteLoader)"
+        raise SampleError(f"cannot read the object ({reason})", path=shown) from None
+
+
 def _reason(error: BaseException, storage_options: dict[str, Any] | None = None) -> str:
     """What went wrong, in words, credentials removed."""
     name = type(error).__name__
@@ -607,22 +644,7 @@ class RemoteLoader(Loader):
 
     def _read(self, url: str, start: int | None = None, end: int | None = None) -> bytes:
         """The object's bytes (`start:end` of them), or a `SampleError` naming it."""
-        shown = redact(url, self.storage_options)
-        try:
-            fs, path = self._fs(url)
-            kwargs = self._deadline(fs)
-            if start is None:
-                data: bytes = fs.cat_file(path, **kwargs)
-            else:
-                data = fs.cat_file(path, start=start, end=end, **kwargs)
-            return data
-        except ImportError:
-            raise
-        except Exception as e:
-            reason = _reason(e, self.storage_options)
-            if reason == "no answer from the storage in time" and self.timeout is not None:
-                reason += f" (`timeout`={self.timeout:g} s of RemoteLoader)"
-            raise SampleError(f"cannot read the object ({reason})", path=shown) from None
+        return read_object(url, self.storage_options, self.timeout, start, end)
 
     def _size(self, url: str) -> int:
         shown = redact(url, self.storage_options)

@@ -27,7 +27,7 @@ from kdataset.tools.build import build_manifest, check_directory
 from kdataset.tools.cache import build_cache
 from kdataset.tools.split import SplitWarning, split_manifest
 from kdataset.tools.stats import LabelStats, label_stats
-from kdataset.tools.validate import validate_manifest
+from kdataset.tools.validate import problem_kind, validate_manifest
 
 if TYPE_CHECKING:  # rich is imported when a command prints
     import pandas as pd
@@ -37,10 +37,6 @@ if TYPE_CHECKING:  # rich is imported when a command prints
 _EPILOG = "Run `kdataset COMMAND --help` for the options of a command."
 _MAX_ROWS = 20
 _MAX_KINDS = 5
-# What differs between problems of one kind: shapes, quoted names and paths, numbers.
-_SHAPE = re.compile(r"\(\s*\d[\d\s,]*\)")
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-_NUMBER = re.compile(r"(?<![\w`-])\d[\d,.]*(?<![,.])(?:x\d+)*")
 # A Python argument name as messages write it: `name`, `name=...`, or name= after
 # "Received: " or ", ".
 _ARGUMENT = re.compile(r"(?<=`)(\w+)(?=[`=])|(?:(?<=Received: )|(?<=, ))(\w+)(?==)")
@@ -285,6 +281,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="loading threads (default: auto: one per core, up to 8, for loaders that work "
         "outside the GIL)",
     )
+    report = commands.add_parser(
+        "report",
+        help="write one offline HTML page: classes, samples, problems, duplicates and leaks",
+        description="Read every split's manifest and every file once, and write one "
+        "self-contained HTML page (no network, no file beside it): rows, classes and bytes per "
+        "split; class counts as bars, splits side by side, with the imbalance ratio; labels "
+        "that go together; a seeded sample of thumbnails per class; image sizes and aspect "
+        "ratios; file sizes; every problem of `validate --deep`; the same file twice within a "
+        "split and across splits, and near copies of an image (re-encoded, resized, slightly "
+        "cropped) across splits. Charts need matplotlib: pip install 'kdataset[report]'.",
+    )
+    report.add_argument(
+        "manifest", nargs="+", help="the splits' CSV files, named by file (train.csv val.csv ...)"
+    )
+    report.add_argument(
+        "-o",
+        "--output",
+        default="report.html",
+        metavar="PATH",
+        help="the HTML file to write, replaced if it exists (default: report.html)",
+    )
+    _add_file_options(report)
+    _add_image_options(report)
+    _add_label_options(report, modes=False)
+    report.add_argument(
+        "--thumbnails",
+        type=int,
+        default=8,
+        metavar="N",
+        help="thumbnails per class (default: 8)",
+    )
+    report.add_argument(
+        "--seed", type=int, default=0, help="seed of the thumbnails' sample (default: 0)"
+    )
+    report.add_argument(
+        "--workers",
+        type=_workers,
+        default="auto",
+        metavar="N",
+        help="threads that read files (default: auto: one per core)",
+    )
     return parser
 
 
@@ -365,7 +402,7 @@ def _run_validate(args: argparse.Namespace) -> int:
     for p, message in zip(problems[:shown], messages):
         table.add_row(p.line or "", p.id or "", p.column or "", p.path or "", message)
     console.print(table)
-    kinds = [_kind(message) for message in messages]
+    kinds = [problem_kind(message) for message in messages]
     hidden = kinds[shown:]
     if hidden:
         console.print(
@@ -375,14 +412,6 @@ def _run_validate(args: argparse.Namespace) -> int:
     if len(set(kinds)) > 1:
         console.print(f"problems by kind: {_kinds(kinds)}")
     return 1
-
-
-def _kind(message: str) -> str:
-    """The kind of a problem: its message without the numbers and quoted names that differ from
-    one file to the next (`"has shape (480, 640, 3)"` -> `"has shape (...)"`)."""
-    message = _SHAPE.sub("(...)", message)
-    message = _QUOTED.sub(lambda m: m.group(0)[0] + "..." + m.group(0)[0], message)
-    return _NUMBER.sub(lambda m: "x".join(["N"] * (m.group(0).count("x") + 1)), message)
 
 
 def _count(n: int, word: str) -> str:
@@ -652,6 +681,40 @@ def _run_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_report(args: argparse.Namespace) -> int:
+    from kdataset.tools.report.writing import write_report
+
+    output = os.path.abspath(args.output)
+    for manifest in args.manifest:
+        if os.path.exists(manifest) and os.path.abspath(manifest) == output:
+            raise _Failure(f"refusing to overwrite the manifest {manifest!r} with the report")
+    label_column = _label_column(args)
+    report = write_report(
+        args.manifest,
+        args.output,
+        id_column=args.id_column,
+        label_column=label_column,
+        label_separator=args.label_separator,
+        path_column=args.path_column,
+        path_template=args.path_template,
+        root_dir=args.root_dir,
+        loader=_loader(args),
+        thumbnails=args.thumbnails,
+        seed=args.seed,
+        workers=args.workers,
+        progress=sys.stderr.isatty(),
+        command=shlex.join(["kdataset", *args.argv]),
+    )
+    console = _console()
+    console.print(report.summary())
+    size = os.path.getsize(report.path)
+    console.print(
+        f"written to {args.output} ({size / 1e6:.1f} MB) in {report.seconds:.1f} s: open it in "
+        "any browser"
+    )
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _run_validate,
     "stats": _run_stats,
@@ -659,6 +722,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "split": _run_split,
     "build": _run_build,
     "cache": _run_cache,
+    "report": _run_report,
 }
 
 
@@ -678,6 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     args.flags = _flags(parser, args.command)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _COMMANDS[args.command](args)
     except ManifestError as e:

@@ -6,6 +6,7 @@ import concurrent.futures
 import contextlib
 import math
 import os
+import re
 import threading
 
 import numpy as np
@@ -17,6 +18,11 @@ from kdataset.errors import Problem, SampleError
 from kdataset.io.manifest import Manifest
 from kdataset.loading.loaders import Loader
 from kdataset.loading.parallel import load_rows, usable_cores
+
+# What differs between problems of one kind: shapes, quoted names and paths, numbers.
+_SHAPE = re.compile(r"\(\s*\d[\d\s,]*\)")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NUMBER = re.compile(r"(?<![\w`-])\d[\d,.]*(?<![,.])(?:x\d+)*")
 
 
 def validate_manifest(
@@ -79,6 +85,14 @@ def validate_manifest(
         if part.sample_shape is not None:
             problems += _load_all(read.manifest, part, first, progress)
     return list(dict.fromkeys(problems))  # the first sample's error, found twice once
+
+
+def problem_kind(message: str) -> str:
+    """The kind of a problem: its message without the numbers and quoted names that differ from
+    one file to the next (`"has shape (480, 640, 3)"` -> `"has shape (...)"`)."""
+    message = _SHAPE.sub("(...)", message)
+    message = _QUOTED.sub(lambda m: m.group(0)[0] + "..." + m.group(0)[0], message)
+    return _NUMBER.sub(lambda m: "x".join(["N"] * (m.group(0).count("x") + 1)), message)
 
 
 def _problem(error: SampleError) -> Problem:
