@@ -3,6 +3,7 @@ mid-epoch, a constant batch shape with padding, and bad samples never silently l
 
 import multiprocessing
 import os
+import re
 import pickle
 import random
 import subprocess
@@ -369,3 +370,37 @@ def test_memory_grows_with_a_few_batches_not_with_the_data(tmp_path, settings):
     # The batches being loaded ahead, the one in use and one being put together, plus change.
     allowed = (ds._prefetch_depth + 3) * batch_bytes + 256 * 1024
     assert peak < allowed < 600 * 16384 / 2, (peak, allowed)
+
+
+def test_a_resumed_run_counts_its_own_epochs_in_the_progress_bar(tmp_path, capsys):
+    """Resumed in its first epoch, a run of 3 prints "Epoch 1/3" to "Epoch 3/3", as an
+    uninterrupted one does (the interrupted epoch is a `fit` of its own)."""
+    manifest = write_samples(tmp_path / "data", 40)
+
+    def model():
+        made = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        made.compile("sgd", "categorical_crossentropy")
+        return made
+
+    class Stop(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 5:
+                raise KeyboardInterrupt
+
+    checkpoints = tmp_path / "checkpoints"
+    with pytest.raises(KeyboardInterrupt):
+        kd.fit_resumable(
+            model(),
+            kd.ManifestDataset(manifest, batch_size=4, seed=0),
+            checkpoints,
+            epochs=3,
+            save_every=2,
+            callbacks=[Stop()],
+            verbose=0,
+        )
+    capsys.readouterr()
+    dataset = kd.ManifestDataset(manifest, batch_size=4, seed=0)
+    kd.fit_resumable(model(), dataset, checkpoints, epochs=3, save_every=2, verbose=2)
+    printed = capsys.readouterr().out
+    assert re.findall(r"Epoch \d+/\d+", printed) == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+    assert dataset.epoch == 3

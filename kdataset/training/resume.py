@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import keras
 
@@ -166,12 +166,18 @@ def fit_resumable(
         checkpoint.restore(model)
     history = None
     if dataset.position and dataset.epoch < epochs:
-        # Finish the interrupted epoch on its own, so Keras's epochs stay in step.
+        # Finish the interrupted epoch on its own, so Keras's epochs stay in step; its
+        # progress bar counts the run's epochs ("Epoch 2/3", not "Epoch 2/2").
+        progress = (
+            []
+            if any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks)
+            else [_EpochsOf(epochs)]
+        )
         history = model.fit(
             dataset.rest_of_epoch(),
             epochs=dataset.epoch + 1,
             initial_epoch=dataset.epoch,
-            callbacks=callbacks,
+            callbacks=[*callbacks, *progress],
             **fit_kwargs,
         )
     if dataset.epoch < epochs:
@@ -183,3 +189,14 @@ def fit_resumable(
             **fit_kwargs,
         )
     return history
+
+
+class _EpochsOf(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, counting `epochs` in all (a `fit` of one epoch of a longer run)."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self._run_epochs = epochs
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        super().set_params({**params, "epochs": self._run_epochs})
