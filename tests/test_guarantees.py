@@ -3,9 +3,9 @@ mid-epoch, a constant batch shape with padding, and bad samples never silently l
 
 import multiprocessing
 import os
-import re
 import pickle
 import random
+import re
 import subprocess
 import sys
 import warnings

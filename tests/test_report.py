@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 import kdataset as kd
 from kdataset.tools.cli import main
 from kdataset.tools.report import duplicates
-from kdataset.tools.report.scan import small_gray
+from kdataset.tools.report.scan import features_of, small_picture
 
 pytest.importorskip("matplotlib")
 CLASSES = ("cat", "dog", "bird")
@@ -219,11 +219,26 @@ def test_near_copies_are_not_look_alikes():
         image.save(buffer, "PNG", **kwargs)
         return buffer.getvalue()
 
-    files = {"a": data(a), "b": data(cropped), "c": data(picture(6))}
-    kept = duplicates.near_copies([(0, 1, 0.9), (0, 2, 0.9)], ["a", "b", "c"], files.__getitem__)
+    # The same layout in other colours (channels swapped): a look-alike in grayscale only.
+    swapped = Image.fromarray(np.asarray(a)[..., ::-1].copy())
+    files = {"a": data(a), "b": data(cropped), "c": data(picture(6)), "d": data(swapped)}
+    paths = ["a", "b", "c", "d"]
+    pairs = [(0, 1, 0.9), (0, 2, 0.9), (0, 3, 0.9)]
+    kept = duplicates.near_copies(pairs, paths, files.__getitem__)
     assert [(x, y) for x, y, _ in kept] == [(0, 1)]
-    height, width, gray = small_gray(files["a"])
-    assert (height, width, gray.shape, gray.dtype) == (96, 96, (32, 32), np.uint8)
+    # Found as candidates: the cropped copy, not the swapped colours nor another picture.
+    small = np.stack([small_picture(files[p])[2] for p in paths])
+    features, _, colours = features_of(small)
+    candidates = duplicates.near_candidates(
+        features,
+        colours,
+        np.array([0, 1, 1, 1], np.int32),
+        np.ones(4, bool),
+        np.array(paths, "S16"),
+    )
+    assert [(x, y) for x, y, _ in candidates.pairs] == [(0, 1)]
+    height, width, small = small_picture(files["a"])
+    assert (height, width, small.shape, small.dtype) == (96, 96, (32, 32, 3), np.uint8)
 
 
 def test_the_command_writes_the_page_and_names_what_it_found(data, tmp_path, capsys):

@@ -1,8 +1,9 @@
 """Reading every file of a report once: its size, a hash of its bytes, and for an image its
-dimensions and a small grayscale copy whose low frequencies find near-duplicates.
+dimensions, the low frequencies of a small grayscale copy and a 4x4 grid of its colours,
+which find near-duplicates.
 
 Files are read by threads, a chunk per task: hashing and JPEG decoding release the GIL.
-What is kept per file is a few dozen numbers (about 300 bytes), so memory grows with the
+What is kept per file is a few dozen numbers (about 330 bytes), so memory grows with the
 number of rows, never with the size of the files.
 """
 
@@ -33,6 +34,8 @@ except ImportError:  # pragma: no cover - a core dependency
 
 #: Side of the grayscale copy the features are computed from.
 GRAY_SIDE = 32
+#: Side of the grid of mean colours kept per image.
+COLOUR_SIDE = 4
 #: The features: the 8x8 lowest frequencies of its 2-D DCT, without the mean (DC) term.
 FEATURE_SIDE = 8
 FEATURES = FEATURE_SIDE * FEATURE_SIDE - 1
@@ -75,6 +78,7 @@ class Scan:
             the same way.
         detail: Standard deviation of each image's grayscale copy (0 to 255);
             a nearly uniform image has too little detail to compare.
+        colours: `(rows, 4, 4, 3)`: each image's mean colour in each cell of a 4x4 grid.
         errors: Why a file could not be read or decoded, by row.
         arrays: `(shape, dtype)` of each `.npy` file, counted.
         values: Values of the sampled arrays (a subsample of each), for histograms.
@@ -86,6 +90,7 @@ class Scan:
     widths: npt.NDArray[np.int32]
     features: npt.NDArray[np.float32]
     detail: npt.NDArray[np.float32]
+    colours: npt.NDArray[np.uint8]
     errors: dict[int, str]
     arrays: Counter[tuple[tuple[int, ...], str]]
     values: list[npt.NDArray[np.float64]]
@@ -99,15 +104,16 @@ class Scan:
             widths=np.full(rows, -1, np.int32),
             features=np.zeros((rows, FEATURES), np.float32),
             detail=np.zeros(rows, np.float32),
+            colours=np.zeros((rows, COLOUR_SIDE, COLOUR_SIDE, 3), np.uint8),
             errors={},
             arrays=Counter(),
             values=[],
         )
 
 
-def small_gray(data: bytes, side: int = GRAY_SIDE) -> tuple[int, int, npt.NDArray[np.uint8]]:
-    """`(height, width, gray)`: an image file's size and a `side x side` grayscale copy,
-    averaged over each cell (a JPEG decoded at the smallest DCT scale that keeps `side`).
+def small_picture(data: bytes, side: int = GRAY_SIDE) -> tuple[int, int, npt.NDArray[np.uint8]]:
+    """`(height, width, rgb)`: an image file's size and a `side x side x 3` copy averaged
+    over each cell (a JPEG decoded at the smallest DCT scale that keeps `side`).
 
     Raises:
         ValueError: the bytes are not an image.
@@ -118,10 +124,9 @@ def small_gray(data: bytes, side: int = GRAY_SIDE) -> tuple[int, int, npt.NDArra
         try:
             height, width = simplejpeg.decode_jpeg_header(data)[:2]
             pixels = simplejpeg.decode_jpeg(
-                data, "GRAY", fastdct=True, min_height=side, min_width=side
+                data, "RGB", fastdct=True, min_height=side, min_width=side
             )
-            image = Image.fromarray(pixels[..., 0])
-            return height, width, _shrunk(image, side)
+            return height, width, _shrunk(Image.fromarray(pixels), side)
         except ValueError:
             pass  # CMYK, say: Pillow tries
     try:
@@ -129,15 +134,21 @@ def small_gray(data: bytes, side: int = GRAY_SIDE) -> tuple[int, int, npt.NDArra
             warnings.simplefilter("ignore")  # palette transparency, large images
             width, height = opened.size
             if opened.format == "JPEG":
-                opened.draft("L", (side, side))
-            if opened.mode in ("P", "PA", "LA", "RGBA", "I;16", "I", "F"):
-                gray = opened.convert("RGBA" if "A" in opened.mode or opened.mode == "P" else "L")
-                gray = gray.convert("L")
-            else:
-                gray = opened.convert("L")
-            return height, width, _shrunk(gray, side)
+                opened.draft("RGB", (side, side))
+            return height, width, _shrunk(as_rgb(opened), side)
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
         raise ValueError(str(e)) from None
+
+
+def as_rgb(image: Any) -> Any:
+    """A PIL image in RGB: transparency over black, 16-bit and float images scaled by PIL."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("P", "PA", "LA", "RGBA", "La", "RGBa"):
+        return image.convert("RGBA").convert("RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return image.convert("L").convert("RGB")
+    return image.convert("RGB")
 
 
 def _shrunk(image: Any, side: int) -> npt.NDArray[np.uint8]:
@@ -150,18 +161,29 @@ def _shrunk(image: Any, side: int) -> npt.NDArray[np.uint8]:
     return np.asarray(image.resize((side, side), Image.Resampling.BOX), np.uint8)
 
 
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
 def features_of(
-    grays: npt.NDArray[np.uint8],
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """`(features, detail)` of a stack `(n, 32, 32)` of grayscale copies: unit vectors of
-    their lowest DCT frequencies (the mean left out, so brightness does not count), and
-    each copy's standard deviation."""
-    x = grays.astype(np.float32)
-    low = _DCT @ x @ _DCT.T  # (n, 8, 8)
+    pictures: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+    """`(features, detail, colours)` of a stack `(n, 32, 32, 3)` of small copies: unit
+    vectors of the lowest DCT frequencies of their grayscale (the mean left out, so
+    brightness does not count), the grayscale's standard deviation, and the mean colour
+    of each cell of a 4x4 grid."""
+    x = pictures.astype(np.float32)
+    gray = x @ _LUMA
+    low = _DCT @ gray @ _DCT.T  # (n, 8, 8)
     flat = low.reshape(len(x), -1)[:, 1:]
     norms = np.linalg.norm(flat, axis=1, keepdims=True)
     features = np.divide(flat, norms, out=np.zeros_like(flat), where=norms > 0)
-    return features.astype(np.float32), x.reshape(len(x), -1).std(axis=1).astype(np.float32)
+    cell = GRAY_SIDE // COLOUR_SIDE
+    colours = x.reshape(len(x), COLOUR_SIDE, cell, COLOUR_SIDE, cell, 3).mean(axis=(2, 4))
+    return (
+        features.astype(np.float32),
+        gray.reshape(len(x), -1).std(axis=1).astype(np.float32),
+        np.rint(colours).astype(np.uint8),
+    )
 
 
 def scan_files(
@@ -194,12 +216,13 @@ def scan_files(
 
     with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
         for start, files in _in_order(pool, one_chunk, starts, ahead=4 * max(1, workers)):
-            grays = [f.gray for f in files if f.gray is not None]
-            rows = [start + j for j, f in enumerate(files) if f.gray is not None]
-            if grays:
-                features, detail = features_of(np.stack(grays))
+            small = [f.picture for f in files if f.picture is not None]
+            rows = [start + j for j, f in enumerate(files) if f.picture is not None]
+            if small:
+                features, detail, colours = features_of(np.stack(small))
                 scan.features[rows] = features
                 scan.detail[rows] = detail
+                scan.colours[rows] = colours
             for j, f in enumerate(files):
                 i = start + j
                 if f.error is not None:
@@ -239,7 +262,7 @@ class _File:
     digest: bytes = b""
     height: int = -1
     width: int = -1
-    gray: npt.NDArray[np.uint8] | None = None
+    picture: npt.NDArray[np.uint8] | None = None
     array: tuple[tuple[int, ...], str] | None = None
     values: npt.NDArray[np.float64] | None = None
     error: str | None = None
@@ -256,7 +279,7 @@ def _read_one(path: str | None, read: Callable[[str], bytes], sampled: bool) -> 
     kind = kind_of(path)
     with contextlib.suppress(ValueError, SampleError):
         if kind == "image":
-            found.height, found.width, found.gray = small_gray(data)
+            found.height, found.width, found.picture = small_picture(data)
         elif kind == "npy":
             shape, _, dtype, _ = read_npy_header(io.BytesIO(data), path)
             found.array = (tuple(shape), dtype.name)

@@ -25,7 +25,9 @@ from kdataset.loading.parallel import usable_cores
 from kdataset.tools.report import charts, page
 from kdataset.tools.report.duplicates import (
     CANDIDATE_COSINE,
+    MAX_COLOUR_GAP,
     MAX_DIFFERENCE,
+    MIN_CORRELATION,
     MIN_DETAIL,
     exact_groups,
     near_candidates,
@@ -177,11 +179,13 @@ def write_report(
     image across splits (re-encoded, resized, slightly cropped), each pair with
     both thumbnails and rows. It needs no network and no file beside it.
 
-    Every file is read once more for the page (hashed, its size and the
-    low frequencies of a 32x32 grayscale copy kept: some 300 bytes per row),
-    besides `validate_manifest`'s reading; near copies are searched with one
-    matrix product per chunk of rows, quadratic in the rows (about a second per
-    billion pairs of rows on two cores).
+    Every file is read once more for the page (hashed; its size, the low
+    frequencies of a 32x32 grayscale copy and a 4x4 grid of colours kept: some
+    330 bytes per row), besides `validate_manifest`'s reading. Near copies are
+    searched with one matrix product per chunk of rows, in time quadratic in the
+    rows (about 6 s per billion pairs of rows in two splits, on two cores).
+    100,000 JPEGs of 64x64 (80,000 and 20,000) take about 25 s on two cores, with
+    a peak of 141 MB above the imports (`benchmarks/report_scale.py`).
 
     Args:
         manifests: The splits: a list of CSV paths (named by their file name,
@@ -275,7 +279,7 @@ def write_report(
     readable = scan.sizes >= 0
     groups = exact_groups(scan.digests, readable)
     comparable = (scan.heights > 0) & (scan.detail >= MIN_DETAIL)
-    candidates = near_candidates(scan.features, split_of, comparable, scan.digests)
+    candidates = near_candidates(scan.features, scan.colours, split_of, comparable, scan.digests)
     with _progress(progress, "Comparing look-alikes", len(candidates.pairs)) as advance:
         near = near_copies(candidates.pairs, paths, read, workers=threads)
         advance(len(candidates.pairs))
@@ -809,10 +813,12 @@ def _duplicates(context: _Context, report: DataReport) -> str:
     )
     method = page.note(
         "Exact: the same bytes (BLAKE2b). Near: two images whose 32x32 grayscale low "
-        f"frequencies agree (cosine >= {CANDIDATE_COSINE}) and whose pixels at 48x48 differ by "
-        f"at most {MAX_DIFFERENCE:g} of 255 on average, cropped by up to 5% on each side to "
-        "undo a slight crop: re-encoded, resized or slightly cropped copies. Nearly uniform "
-        "images are not compared."
+        f"frequencies agree (cosine >= {CANDIDATE_COSINE}), whose 4x4 grids of colours differ by "
+        f"at most {MAX_COLOUR_GAP:g} of 255, and whose colour pixels at 48x48 differ by at most "
+        f"{MAX_DIFFERENCE:g} of 255 on average with grayscale patterns correlated by at least "
+        f"{MIN_CORRELATION:g}, one of them cropped by up to 5% on each side to undo a slight "
+        "crop: re-encoded, resized or slightly cropped copies. Nearly uniform images are not "
+        "compared."
         + (
             " Too many look-alikes to check them all: the closest were checked."
             if context.candidates_capped
