@@ -396,3 +396,31 @@ def test_the_command_runs_where_no_backend_is_imported(data, tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_splits_in_object_storage_are_read_through_fsspec(tmp_path):
+    fsspec = pytest.importorskip("fsspec")
+    import io
+
+    fs = fsspec.filesystem("memory")
+    for i in range(4):
+        buffer = io.BytesIO()
+        picture(i).save(buffer, "JPEG")
+        fs.pipe(f"/kd-report/img/{i}.jpg", buffer.getvalue())
+    fs.pipe("/kd-report/img/copy.jpg", fs.cat("/kd-report/img/0.jpg"))
+    fs.pipe("/kd-report/train.csv", b"id,label,path\n0,a,img/0.jpg\n1,b,img/1.jpg\n2,a,img/2.jpg\n")
+    fs.pipe("/kd-report/val.csv", b"id,label,path\n3,b,img/3.jpg\ncopy,a,img/copy.jpg\n")
+    try:
+        report = kd.write_report(
+            ["memory://kd-report/train.csv", "memory://kd-report/val.csv"], tmp_path / "r.html"
+        )
+    finally:
+        fs.rm("/kd-report", recursive=True)
+    assert report.rows == {"train": 3, "val": 2}
+    [group] = report.exact_duplicates
+    assert [(s.split, s.id, s.path) for s in group.samples] == [
+        ("train", "0", "memory://kd-report/img/0.jpg"),
+        ("val", "copy", "memory://kd-report/img/copy.jpg"),
+    ]
+    text = (tmp_path / "r.html").read_text()
+    assert text.count('<tr class="leak-exact">') == 1 and "data:image/" in text
