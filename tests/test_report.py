@@ -424,3 +424,34 @@ def test_splits_in_object_storage_are_read_through_fsspec(tmp_path):
     ]
     text = (tmp_path / "r.html").read_text()
     assert text.count('<tr class="leak-exact">') == 1 and "data:image/" in text
+
+
+def test_progress_bars_count_every_file_read(data, tmp_path, monkeypatch):
+    import rich.progress
+
+    tasks = {}
+
+    class Recorder:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def add_task(self, description, total):
+            tasks[description] = [total, 0]
+            return description
+
+        def update(self, task, advance):
+            tasks[task][1] += advance
+
+    monkeypatch.setattr(rich.progress, "Progress", Recorder)
+    root, _ = data
+    kd.write_report([root / "train.csv", root / "val.csv"], tmp_path / "r.html", progress=True)
+    assert tasks["Reading files"] == [67, 67]
+    assert tasks["Loading samples"][0] == tasks["Loading samples"][1]  # validate --deep's
+    total, done = tasks["Comparing look-alikes"]
+    assert total == done >= 3

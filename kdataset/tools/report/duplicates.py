@@ -130,9 +130,11 @@ def near_copies(
     paths: Sequence[str | None],
     read: Callable[[str], bytes],
     workers: int = 1,
+    progress: Callable[[int], None] | None = None,
 ) -> list[tuple[int, int, float]]:
     """The candidates that are near copies, as `(a, b, difference)`: each pair decoded again
-    and compared at 48x48 (see the module's docstring)."""
+    and compared at 48x48 (see the module's docstring); `progress` is called with 1 after
+    each pair."""
 
     def difference(pair: tuple[int, int, float]) -> float:
         a, b = paths[pair[0]], paths[pair[1]]
@@ -150,7 +152,11 @@ def near_copies(
         return gap if _correlation(x @ _LUMA, y @ _LUMA) >= MIN_CORRELATION else np.inf
 
     with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
-        differences = list(pool.map(difference, candidates))
+        differences = []
+        for found in pool.map(difference, candidates):
+            differences.append(found)
+            if progress is not None:
+                progress(1)
     return [(a, b, d) for (a, b, _), d in zip(candidates, differences) if d <= MAX_DIFFERENCE]
 
 

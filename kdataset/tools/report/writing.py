@@ -8,6 +8,7 @@ import dataclasses
 import datetime
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import time
@@ -281,8 +282,7 @@ def write_report(
     comparable = (scan.heights > 0) & (scan.detail >= MIN_DETAIL)
     candidates = near_candidates(scan.features, scan.colours, split_of, comparable, scan.digests)
     with _progress(progress, "Comparing look-alikes", len(candidates.pairs)) as advance:
-        near = near_copies(candidates.pairs, paths, read, workers=threads)
-        advance(len(candidates.pairs))
+        near = near_copies(candidates.pairs, paths, read, workers=threads, progress=advance)
 
     def ref(g: int) -> SampleRef:
         k = int(split_of[g])
@@ -845,7 +845,7 @@ def _provenance(command: str | None, seconds: float) -> str:
             versions.append(f"{package} {metadata.version(package)}")
         except metadata.PackageNotFoundError:
             continue
-    shown = command or " ".join(["python", *sys.argv]) if command is None else command
+    shown = command if command is not None else shlex.join(["python", *sys.argv])
     return (
         f'<div id="provenance">Made by <code>{page.esc(shown)}</code> in {seconds:.1f} s on '
         f"Python {page.esc(platform.python_version())} ({page.esc(platform.platform())}); "
