@@ -545,3 +545,162 @@ def test_split_out_notes_relative_paths_only_for_a_manifest_that_has_them(tmp_pa
     quiet = run("split", plain, "--out", tmp_path / "b")
     assert quiet.returncode == 0, quiet.stderr
     assert "note:" not in quiet.stdout
+
+
+# -- object storage: --storage-option against a real S3 server ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3_checked():
+    """test_storage's S3 server (moto's) and bucket, with access checks on: only the key and
+    secret of the IAM user made here may read it."""
+    import urllib.request
+
+    import boto3
+
+    from tests.test_storage import BUCKET, _fill_bucket, _start_server
+
+    server, endpoint = _start_server()
+    try:
+        _fill_bucket(endpoint)
+        iam = boto3.client(
+            "iam",
+            aws_access_key_id="AKIAKDATASETADMIN000",
+            aws_secret_access_key="unchecked-until-auth-is-on",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+        )
+        iam.create_user(UserName="reader")
+        everything = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+        iam.put_user_policy(
+            UserName="reader",
+            PolicyName="all",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [everything]}),
+        )
+        access = iam.create_access_key(UserName="reader")["AccessKey"]
+
+        def checks(count):
+            # moto's switch (process-wide): after `count` more requests, every one is checked.
+            request = urllib.request.Request(
+                f"{endpoint}/moto-api/reset-auth",
+                data=count.encode(),
+                headers={"Content-Type": "text/plain"},
+                method="POST",
+            )
+            urllib.request.urlopen(request, timeout=10).close()
+
+        checks("0")
+        try:
+            yield {
+                "url": f"s3://{BUCKET}/train.csv",
+                "endpoint": endpoint,
+                "key": access["AccessKeyId"],
+                "secret": access["SecretAccessKey"],
+            }
+        finally:
+            checks("inf")
+    finally:
+        server.stop()
+
+
+def no_aws_credentials(**extra):
+    """The environment without credentials: no AWS_* variable, no ~/.aws files, no instance
+    metadata (nothing for botocore to find, so no request leaves without our endpoint)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FSSPEC_"))}
+    nowhere = os.path.join(os.path.dirname(__file__), "no-such-aws-file")
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE=nowhere,
+        AWS_CONFIG_FILE=nowhere,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    env.update(extra)
+    return env
+
+
+def storage_flags(s3, secret=None):
+    return [
+        *("--storage-option", f"key={s3['key']}"),
+        *("--storage-option", f"secret={secret or s3['secret']}"),
+        *("--storage-option", "client_kwargs=" + json.dumps({"endpoint_url": s3["endpoint"]})),
+        *("--storage-option", "anon=False"),  # Python's False, not the text 'False' (true)
+    ]
+
+
+@pytest.mark.parametrize("command", ["validate", "cache"])
+def test_storage_options_read_a_manifest_and_its_files_in_s3(tmp_path, s3_checked, command):
+    extra = ["-o", tmp_path / "train.kdcache"] if command == "cache" else []
+    result = run(
+        command, s3_checked["url"], *extra, *storage_flags(s3_checked), env=no_aws_credentials()
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    if command == "validate":
+        assert f"{s3_checked['url']}: no problems found." in result.stdout
+    else:
+        assert "12 samples of 3x4 float32" in result.stdout and "12 written" in result.stdout
+
+
+def test_storage_options_missing_or_wrong_fail_in_one_line_that_shows_no_secret(s3_checked):
+    # Without options nor credentials: refused before any request (AWS_ENDPOINT_URL keeps even a
+    # request on this machine).
+    bare = run(
+        "validate",
+        s3_checked["url"],
+        env=no_aws_credentials(AWS_ENDPOINT_URL=s3_checked["endpoint"]),
+    )
+    assert bare.returncode == 1
+    assert bare.stderr.strip() == (
+        f"kdataset validate: error: Cannot read the manifest {s3_checked['url']!r}: "
+        "NoCredentialsError: Unable to locate credentials"
+    )
+    wrong_secret = "Wrong/Secret+0123456789abcdefghijklmnopqr"
+    wrong = run(
+        "validate",
+        s3_checked["url"],
+        *storage_flags(s3_checked, wrong_secret),
+        env=no_aws_credentials(),
+    )
+    assert wrong.returncode == 1
+    assert wrong.stderr.startswith("kdataset validate: error: Cannot read the manifest")
+    assert "access denied" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
+    for secret in (wrong_secret, s3_checked["key"]):
+        assert secret not in wrong.stdout + wrong.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "shown"),
+    [
+        ("novalue", "Received: 'novalue'"),
+        ("=AKIAKDATASETFAKEKEY1", "Received: (not shown: it may hold a secret)"),
+        ("AKIAKDATASETFAKEKEY1", "Received: (not shown: it may hold a secret)"),
+        (
+            "client_kwargs={'endpoint_url': 'http://h:9000'}",
+            "the value of 'client_kwargs' starts as JSON but does not parse",
+        ),
+    ],
+)
+def test_a_malformed_storage_option_is_a_usage_error(tmp_path, option, shown):
+    result = run("validate", write_samples(tmp_path, 3), "--storage-option", option)
+    assert result.returncode == 2
+    (error,) = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert error.startswith("kdataset validate: error: argument --storage-option: ")
+    assert shown in error
+    assert "AKIAKDATASETFAKEKEY1" not in result.stderr
+
+
+def test_report_reads_s3_with_storage_options_and_the_page_shows_no_secret(tmp_path, s3_checked):
+    pytest.importorskip("matplotlib")
+    page = tmp_path / "report.html"
+    result = run(
+        "report",
+        s3_checked["url"],
+        "-o",
+        page,
+        *storage_flags(s3_checked),
+        env=no_aws_credentials(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "12 rows (train 12); 0 problems" in result.stdout
+    text = page.read_text()
+    assert "kdataset report s3://" in text and "secret=&lt;redacted&gt;" in text
+    for secret in (s3_checked["secret"], s3_checked["key"]):
+        assert secret not in text + result.stdout + result.stderr

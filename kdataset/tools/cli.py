@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import re
 import shlex
@@ -128,6 +129,80 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_storage_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "object storage", "for a manifest or files at a URL (s3://, gs://, any fsspec URL)"
+    )
+    group.add_argument(
+        "--storage-option",
+        action=_StorageOption,
+        dest="storage_options",
+        metavar="KEY=VALUE",
+        help="an option of the URL's fsspec filesystem, as in ManifestDataset(storage_options=...); "
+        "repeat it for each option. VALUE is read as JSON when it parses (true, 3, {...}; True, "
+        "False and None as Python's), else as text: --storage-option key=AKIA... --storage-option secret=... --storage-option "
+        """'client_kwargs={"endpoint_url": "http://localhost:9000"}'""",
+    )
+
+
+# An option's name as fsspec spells them (`anon`, `client_kwargs`, `s3_additional_kwargs`), which an
+# error may show; anything else given without `=` may be a secret pasted alone, and is not shown.
+_OPTION_NAME = re.compile(r"[a-z_]+[0-9]?[a-z_]*")
+_PYTHON_CONSTANTS = {"True": True, "False": False, "None": None}
+
+
+def _shown_option(text: str) -> str:
+    """`text` quoted when it is an option's name, else words that say it is not shown."""
+    if len(text) <= 30 and _OPTION_NAME.fullmatch(text):
+        return repr(text)
+    return "(not shown: it may hold a secret)"
+
+
+class _StorageOption(argparse.Action):
+    """`--storage-option KEY=VALUE`, repeatable: collects `{KEY: VALUE}` in `args.storage_options`.
+
+    VALUE is read as JSON when it parses (`anon=true`, `client_kwargs={...}`), as Python's
+    `True`, `False` and `None` (`anon=False` must not be the text "False", which is true), else
+    kept as text. A malformed option is a usage error (exit 2) that shows no secret.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        text = str(values)
+        key, equals, raw = text.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            raise argparse.ArgumentError(
+                self,
+                "expected KEY=VALUE, such as anon=true or secret=... "
+                f"Received: {_shown_option(text)}",
+            )
+        options: dict[str, Any] = dict(getattr(namespace, self.dest, None) or {})
+        if key in options:
+            raise argparse.ArgumentError(self, f"{_shown_option(key)} is given twice")
+        if raw in _PYTHON_CONSTANTS:
+            value: Any = _PYTHON_CONSTANTS[raw]
+        else:
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as e:
+                if raw.lstrip()[:1] in ("{", "["):
+                    raise argparse.ArgumentError(
+                        self,
+                        f"the value of {_shown_option(key)} starts as JSON but does not parse "
+                        f"({e.msg}, at character {e.pos}): write JSON, with double quotes, such "
+                        """as 'client_kwargs={"endpoint_url": "http://localhost:9000"}'""",
+                    ) from None
+                value = raw
+        options[key] = value
+        setattr(namespace, self.dest, options)
+
+
 def _workers(value: str) -> int | Literal["auto"]:
     if value == "auto":
         return "auto"
@@ -160,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("manifest", help="the CSV file")
     _add_file_options(validate)
+    _add_storage_options(validate)
     _add_image_options(validate)
     _add_label_options(validate)
     validate.add_argument(
@@ -272,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the cache file, as given to ManifestDataset(cache=PATH)",
     )
     _add_file_options(cache)
+    _add_storage_options(cache)
     _add_image_options(cache)
     cache.add_argument(
         "--workers",
@@ -303,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the HTML file to write, replaced if it exists (default: report.html)",
     )
     _add_file_options(report)
+    _add_storage_options(report)
     _add_image_options(report)
     _add_label_options(report, modes=False)
     report.add_argument(
@@ -360,6 +438,12 @@ def _label_column(args: argparse.Namespace) -> str | list[str]:
     return column
 
 
+def _storage_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The `--storage-option`s as `storage_options=`, or `None` when none was given."""
+    options: dict[str, Any] | None = args.storage_options
+    return dict(options) if options else None
+
+
 def _dataset_kwargs(args: argparse.Namespace) -> dict[str, object]:
     label_column = _label_column(args)
     mode = args.label_mode
@@ -386,7 +470,11 @@ def _run_validate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     problems = validate_manifest(
-        args.manifest, deep=args.deep, progress=sys.stderr.isatty(), **_dataset_kwargs(args)
+        args.manifest,
+        deep=args.deep,
+        progress=sys.stderr.isatty(),
+        storage_options=_storage_options(args),
+        **_dataset_kwargs(args),
     )
     console = _console()
     if not problems:
@@ -645,6 +733,7 @@ def _run_cache(args: argparse.Namespace) -> int:
         path_column=args.path_column,
         path_template=args.path_template,
         root_dir=args.root_dir,
+        storage_options=_storage_options(args),
         loader=_loader(args),
         workers=args.workers,
         progress=sys.stderr.isatty(),
@@ -682,6 +771,7 @@ def _run_cache(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    from kdataset.io.storage import redact
     from kdataset.tools.report.writing import write_report
 
     output = os.path.abspath(args.output)
@@ -689,6 +779,7 @@ def _run_report(args: argparse.Namespace) -> int:
         if os.path.exists(manifest) and os.path.abspath(manifest) == output:
             raise _Failure(f"refusing to overwrite the manifest {manifest!r} with the report")
     label_column = _label_column(args)
+    storage_options = _storage_options(args)
     report = write_report(
         args.manifest,
         args.output,
@@ -701,9 +792,11 @@ def _run_report(args: argparse.Namespace) -> int:
         loader=_loader(args),
         thumbnails=args.thumbnails,
         seed=args.seed,
+        storage_options=storage_options,
         workers=args.workers,
         progress=sys.stderr.isatty(),
-        command=shlex.join(["kdataset", *args.argv]),
+        # The page shows the command, never a secret given in it.
+        command=redact(shlex.join(["kdataset", *args.argv]), storage_options),
     )
     console = _console()
     console.print(report.summary())

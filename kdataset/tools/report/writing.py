@@ -193,12 +193,19 @@ def write_report(
             `train` for `train.csv`) or DataFrames (`split0`, ...), or a dict
             of them by name.
         output: The HTML file to write (replaced whole, at the end).
-        id_column, label_column, label_separator, path_column, path_template,
-            root_dir, loader, storage_options: As `ManifestDataset` reads the
-            manifests. A split without the label column (a test set) is
-            reported without labels. `loader` (such as
-            `kd.ImageLoader(image_size=(224, 224))`) is what the problems are
-            checked with.
+        id_column: The column of sample ids, as in `ManifestDataset`.
+        label_column: The column of labels, or a list of 0/1 columns. A split
+            without it (a test set) is reported without labels.
+        label_separator: For multi-label data in one column, the string
+            between labels.
+        path_column: The column of file paths, as in `ManifestDataset`.
+        path_template: Paths made from each row, such as `"images/{id}.jpg"`.
+        root_dir: The folder relative paths resolve against.
+        loader: What the problems are checked with, as in `ManifestDataset`
+            (`kd.ImageLoader(image_size=(224, 224))`, say); the page's own
+            reading does not depend on it.
+        storage_options: For manifests and files at a URL, as in
+            `ManifestDataset`.
         thumbnails: Thumbnails per class.
         seed: Seed of the thumbnails' sample.
         workers: Threads that read files (`"auto"`: one per core).
