@@ -455,3 +455,14 @@ def test_progress_bars_count_every_file_read(data, tmp_path, monkeypatch):
     assert tasks["Loading samples"][0] == tasks["Loading samples"][1]  # validate --deep's
     total, done = tasks["Comparing look-alikes"]
     assert total == done >= 3
+
+
+def test_a_class_absent_from_a_split_is_named_and_not_its_smallest(data):
+    root, _ = data
+    text = (root / "report.html").read_text()
+    rows = re.findall(r'<tr class="split-classes">(.*?)</tr>', text)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    # okapi, the rare class, is in train only: val's smallest class is one it has.
+    assert cells[1][0] == "val" and cells[1][1] == "3"
+    assert cells[1][4] != "okapi" and cells[1][5] == "okapi"
+    assert cells[0][0] == "train" and cells[0][4] == "okapi" and cells[0][5] == ""

@@ -599,13 +599,16 @@ def _classes(stats: LabelStats | None, error: str | None) -> str:
         counts = stats.table[column]
         present = counts[counts > 0]
         ratio = f"{present.max() / present.min():.2f}" if len(present) > 1 else "n/a"
-        ratios.append(
-            [column, f"{len(present):,}", ratio, str(counts.idxmax()), str(counts.idxmin())]
-        )
+        absent = [str(c) for c in counts.index[counts == 0]]
+        missing = ", ".join(absent[:10]) + (f", ... ({len(absent):,})" if len(absent) > 10 else "")
+        largest = str(present.idxmax()) if len(present) else ""
+        smallest = str(present.idxmin()) if len(present) else ""
+        ratios.append([column, f"{len(present):,}", ratio, largest, smallest, missing])
     table = page.table(
-        ["split", "classes present", "imbalance ratio", "largest", "smallest"],
+        ["split", "classes present", "imbalance ratio", "largest", "smallest", "absent classes"],
         ratios,
         numeric=(1, 2),
+        row_class="split-classes",
     )
     return page.figure(svg, caption, "classes") + table
 
