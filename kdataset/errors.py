@@ -207,6 +207,15 @@ def listing(values: Iterable[object], limit: int = _MAX_LISTED) -> str:
     return shown
 
 
+def counted(n: int, word: str, words: str | None = None) -> str:
+    """`"1 problem"`, `"1,257 problems"`; `words` for a plural not made with an s.
+
+    >>> counted(1, "copy", "copies"), counted(1_257, "problem")
+    ('1 copy', '1,257 problems')
+    """
+    return f"{n:,} {word if n == 1 else words or word + 's'}"
+
+
 def one_of(values: Iterable[object]) -> str:
     """`{'a', 'b'}` in the given order, for "expected one of ..." messages."""
     return "{" + ", ".join(repr(v) for v in values) + "}"

@@ -13,6 +13,7 @@ here otherwise, into `float32` or (rounded half to even) `uint8`; the crop of
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 from typing import Literal, TypeAlias
@@ -274,7 +275,7 @@ def resize_into(
             to_uint8,
         )
     else:
-        _numpy_into(_resize_numpy, src, out, window, place, nearest)
+        _numpy_into(functools.partial(_resize_numpy, nearest=nearest), src, out, window, place)
 
 
 def area_into(
@@ -315,7 +316,7 @@ def area_into(
         src = np.ascontiguousarray(src)
         _area_c(src, height, width, channels, out, out_height, out_width, window, place, to_uint8)
     else:
-        _numpy_into(_area_numpy, src, out, window, place, False)
+        _numpy_into(_area_numpy, src, out, window, place)
 
 
 def _check_pixels(out: np.ndarray) -> bool:
@@ -326,20 +327,19 @@ def _check_pixels(out: np.ndarray) -> bool:
 
 
 def _numpy_into(
-    resize: Callable[[npt.NDArray[np.uint8], npt.NDArray[np.float32], Region, Region, bool], None],
+    resize: Callable[[npt.NDArray[np.uint8], npt.NDArray[np.float32], Region, Region], None],
     src: npt.NDArray[np.uint8],
     out: Pixels,
     window: Region,
     place: Region,
-    nearest: bool,
 ) -> None:
     """A NumPy resize into `out`: into `uint8` through a `float32` region, rounded."""
     if out.dtype == np.float32:
-        resize(src, out, window, place, nearest)  # type: ignore[arg-type]
+        resize(src, out, window, place)  # type: ignore[arg-type]
         return
     py, px, ph, pw = place
     region = np.empty((ph, pw, out.shape[2]), np.float32)
-    resize(src, region, window, (0, 0, ph, pw), nearest)
+    resize(src, region, window, (0, 0, ph, pw))
     out[py : py + ph, px : px + pw] = np.clip(np.rint(region), 0, 255)
 
 
@@ -358,7 +358,6 @@ def _area_numpy(
     out: npt.NDArray[np.float32],
     window: Region,
     place: Region,
-    nearest: bool = False,
 ) -> None:
     wy, wx, wh, ww = window
     py, px, ph, pw = place

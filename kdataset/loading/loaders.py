@@ -427,6 +427,34 @@ except ImportError:  # built without a C compiler, or not on POSIX
     _read_rows = _read_files = None
 
 
+def read_file(path: str) -> bytes:
+    """A file's bytes, or a `SampleError` naming it."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise SampleError(f"cannot read the file ({e.strerror or e})", path=path) from None
+
+
+def read_files(paths: Sequence[str]) -> list[bytes | SampleError]:
+    """Each file's bytes, or the `SampleError` naming it: with kdataset's C reader in one
+    call outside the GIL, else one file at a time."""
+    if _read_files is None:
+        found: list[bytes | SampleError] = []
+        for path in paths:
+            try:
+                found.append(read_file(path))
+            except SampleError as e:
+                found.append(e)
+        return found
+    return [
+        SampleError(f"cannot read the file ({os.strerror(data)})", path=path)
+        if isinstance(data, int)
+        else data
+        for path, data in zip(paths, _read_files(paths))
+    ]
+
+
 class ImageLoader(Loader):
     """Loads images as `float32` (or `uint8`) arrays `(height, width, channels)` in `[0, 255]`.
 
@@ -575,24 +603,18 @@ class ImageLoader(Loader):
         """
         if _read_files is None:
             return load_each(self, paths, out, skip)
-        files = _read_files(paths)
+        files = read_files(paths)
 
         def fill(j: int) -> None:
             data = files[j]
-            if isinstance(data, int):
-                reason = os.strerror(data)
-                raise SampleError(f"cannot read the file ({reason})", path=paths[j])
+            if isinstance(data, SampleError):
+                raise data
             self.decode_into(paths[j], data, out[j])
 
         return fill_each(paths, fill, skip)
 
     def _load(self, path: str, out: np.ndarray | None = None) -> np.ndarray:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise SampleError(f"cannot read the file ({e.strerror or e})", path=path) from None
-        return self.decode_into(path, data, out)
+        return self.decode_into(path, read_file(path), out)
 
     def decode_into(self, path: str, data: bytes, out: np.ndarray | None = None) -> np.ndarray:
         """Decodes and resizes the bytes `data` of image file `path` into `out` (a new

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import math
 import os
 import re
@@ -18,6 +17,7 @@ from kdataset.errors import Problem, SampleError
 from kdataset.io.manifest import Manifest
 from kdataset.loading.loaders import Loader
 from kdataset.loading.parallel import load_rows, usable_cores
+from kdataset.tools.progress import progress_bar
 
 # What differs between problems of one kind: shapes, quoted names and paths, numbers.
 _SHAPE = re.compile(r"\(\s*\d[\d\s,]*\)")
@@ -139,18 +139,13 @@ def _load_all(
         ]
 
     problems: list[Problem] = []
-    with contextlib.ExitStack() as stack:
-        pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(usable_cores()))
-        bar = task = None
-        if progress:
-            from rich.progress import Progress
-
-            bar = stack.enter_context(Progress(transient=True))
-            task = bar.add_task("Loading samples", total=len(manifest) - first)
+    with (
+        concurrent.futures.ThreadPoolExecutor(usable_cores()) as pool,
+        progress_bar(progress, "Loading samples", len(manifest) - first) as advance,
+    ):
         for start in range(first, len(manifest), block):
             end = min(start + block, len(manifest))
             for found in pool.map(load, range(start, end, chunk)):
                 problems += found
-            if bar is not None and task is not None:
-                bar.update(task, advance=end - start)
+            advance(end - start)
     return problems

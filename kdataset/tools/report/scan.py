@@ -188,7 +188,7 @@ def features_of(
 
 def scan_files(
     paths: Sequence[str | None],
-    read: Callable[[str], bytes],
+    read: Callable[[Sequence[str]], list[bytes | SampleError]],
     sampled: frozenset[int] = frozenset(),
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
@@ -197,7 +197,8 @@ def scan_files(
 
     Args:
         paths: The file of each row (`None` where the row has none).
-        read: `fn(path) -> bytes`; a `SampleError` or `OSError` marks the file unread.
+        read: `fn(paths) -> [bytes or SampleError]` (`loaders.read_files` for local
+            files): a chunk of files at a time; a `SampleError` marks a file unread.
         sampled: Rows whose arrays give values for the histograms.
         workers: Threads.
         progress: Called with the number of rows done after each chunk.
@@ -209,9 +210,14 @@ def scan_files(
     starts = range(0, len(paths), _CHUNK)
 
     def one_chunk(start: int) -> tuple[int, list[_File]]:
+        rows = range(start, min(start + _CHUNK, len(paths)))
+        given = [i for i in rows if paths[i]]
+        read_here = dict(zip(given, read([paths[i] or "" for i in given])))
         return start, [
-            _read_one(paths[i], read, i in sampled)
-            for i in range(start, min(start + _CHUNK, len(paths)))
+            _examine(paths[i] or "", read_here[i], i in sampled)
+            if i in read_here
+            else _File(error="no file")
+            for i in rows
         ]
 
     with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
@@ -268,13 +274,9 @@ class _File:
     error: str | None = None
 
 
-def _read_one(path: str | None, read: Callable[[str], bytes], sampled: bool) -> _File:
-    if not path:
-        return _File(error="no file")
-    try:
-        data = read(path)
-    except (SampleError, OSError) as e:
-        return _File(error=getattr(e, "reason", None) or str(e))
+def _examine(path: str, data: bytes | SampleError, sampled: bool) -> _File:
+    if isinstance(data, SampleError):
+        return _File(error=data.reason)
     found = _File(size=len(data), digest=hashlib.blake2b(data, digest_size=16).digest())
     kind = kind_of(path)
     with contextlib.suppress(ValueError, SampleError):
@@ -288,12 +290,3 @@ def _read_one(path: str | None, read: Callable[[str], bytes], sampled: bool) -> 
                 step = max(1, len(values) // _VALUES_PER_ARRAY)
                 found.values = values[::step].astype(np.float64)
     return found
-
-
-def read_local(path: str) -> bytes:
-    """A local file's bytes, or a `SampleError` naming it."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise SampleError(f"cannot read the file ({e.strerror or e})", path=path) from None

@@ -13,16 +13,19 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
-from kdataset.errors import ManifestError, Problem, check_int
+from kdataset.errors import ManifestError, Problem, SampleError, check_int, counted
 from kdataset.io.manifest import Manifest
 from kdataset.io.sources import is_url
+from kdataset.io.storage import read_object
+from kdataset.loading.loaders import read_file, read_files
 from kdataset.loading.parallel import usable_cores
+from kdataset.tools.progress import progress_bar
 from kdataset.tools.report import charts, page
 from kdataset.tools.report.duplicates import (
     CANDIDATE_COSINE,
@@ -34,7 +37,7 @@ from kdataset.tools.report.duplicates import (
     near_candidates,
     near_copies,
 )
-from kdataset.tools.report.scan import Scan, kind_of, read_local, scan_files
+from kdataset.tools.report.scan import Scan, kind_of, scan_files
 from kdataset.tools.stats import LabelStats, label_stats
 from kdataset.tools.validate import problem_kind, validate_manifest
 
@@ -144,9 +147,9 @@ class DataReport:
         across = sum(g.across for g in self.exact_duplicates)
         rows = ", ".join(f"{name} {n:,}" for name, n in self.rows.items())
         return (
-            f"{sum(self.rows.values()):,} rows ({rows}); {_count(problems, 'problem')}; the same "
-            f"file twice: {_count(within, 'group')} within a split, {across:,} across splits "
-            f"(leaks); {_count(len(self.near_duplicates), 'near copy', 'near copies')} across "
+            f"{sum(self.rows.values()):,} rows ({rows}); {counted(problems, 'problem')}; the same "
+            f"file twice: {counted(within, 'group')} within a split, {across:,} across splits "
+            f"(leaks); {counted(len(self.near_duplicates), 'near copy', 'near copies')} across "
             "splits (leaks)"
         )
 
@@ -184,8 +187,8 @@ def write_report(
     frequencies of a 32x32 grayscale copy and a 4x4 grid of colours kept: some
     330 bytes per row), besides `validate_manifest`'s reading. Near copies are
     searched with one matrix product per chunk of rows, in time quadratic in the
-    rows (about 6 s per billion pairs of rows in two splits, on two cores).
-    100,000 JPEGs of 64x64 (80,000 and 20,000) take about 25 s on two cores, with
+    rows (3 to 6 s per billion pairs of rows in two splits, on two cores).
+    100,000 JPEGs of 64x64 (80,000 and 20,000) take about 17 s on two cores, with
     a peak of 141 MB above the imports (`benchmarks/report_scale.py`).
 
     Args:
@@ -267,7 +270,7 @@ def write_report(
             loader=loader,
             storage_options=storage_options,
         )
-        splits.append(_Split(name, source, manifest, labelled, problems))
+        splits.append(_Split(name, manifest, labelled, problems))
 
     offsets = np.cumsum([0, *[len(s.manifest) for s in splits]])
     paths: list[str | None] = [p or None for s in splits for p in (s.manifest.paths or [])]
@@ -281,14 +284,14 @@ def write_report(
         if arrays
         else []
     )
-    with _progress(progress, "Reading files", len(paths)) as advance:
-        scan = scan_files(paths, read, sampled, workers=threads, progress=advance)
+    with progress_bar(progress, "Reading files", len(paths)) as advance:
+        scan = scan_files(paths, _bulk_reader(read), sampled, workers=threads, progress=advance)
 
     readable = scan.sizes >= 0
     groups = exact_groups(scan.digests, readable)
     comparable = (scan.heights > 0) & (scan.detail >= MIN_DETAIL)
     candidates = near_candidates(scan.features, scan.colours, split_of, comparable, scan.digests)
-    with _progress(progress, "Comparing look-alikes", len(candidates.pairs)) as advance:
+    with progress_bar(progress, "Comparing look-alikes", len(candidates.pairs)) as advance:
         near = near_copies(candidates.pairs, paths, read, workers=threads, progress=advance)
 
     def ref(g: int) -> SampleRef:
@@ -327,13 +330,12 @@ def write_report(
         thumbnails=thumbnails,
         seed=seed,
         threads=threads,
-        columns=columns,
         label_arg=label_arg,
         label_separator=label_separator,
         ref=ref,
         candidates_capped=candidates.capped,
     )
-    with _progress(progress, "Drawing the page", 1) as advance:
+    with progress_bar(progress, "Drawing the page", 1) as advance:
         html = _page(context, report, command, started)
         advance(1)
     _write_atomically(os.fspath(output), html)
@@ -347,7 +349,6 @@ def write_report(
 @dataclasses.dataclass
 class _Split:
     name: str
-    source: Source
     manifest: Manifest
     labelled: bool
     problems: list[Problem]
@@ -387,26 +388,34 @@ def _named(manifests: Sequence[Source] | Mapping[str, Source]) -> dict[str, Sour
 
 
 def _reader(storage_options: dict[str, Any] | None) -> Callable[[str], bytes]:
+    """`fn(path) -> bytes`: a local file, or an object through fsspec."""
+
     def read(path: str) -> bytes:
         if is_url(path):
-            from kdataset.io.storage import read_object
-
             return read_object(path, storage_options)
-        return read_local(path)
+        return read_file(path)
 
     return read
 
 
-@contextlib.contextmanager
-def _progress(shown: bool, description: str, total: int) -> Iterator[Callable[[int], None]]:
-    if not shown:
-        yield lambda n: None
-        return
-    from rich.progress import Progress
+def _bulk_reader(
+    read: Callable[[str], bytes],
+) -> Callable[[Sequence[str]], list[bytes | SampleError]]:
+    """`fn(paths) -> [bytes or SampleError]`: local files in one call (outside the GIL with
+    kdataset's C reader), objects one at a time."""
 
-    with Progress(transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.update(task, advance=n)
+    def read_many(paths: Sequence[str]) -> list[bytes | SampleError]:
+        if not any(is_url(p) for p in paths):
+            return read_files(paths)
+        found: list[bytes | SampleError] = []
+        for path in paths:
+            try:
+                found.append(read(path))
+            except SampleError as e:
+                found.append(e)
+        return found
+
+    return read_many
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -442,7 +451,6 @@ class _Context:
     thumbnails: int
     seed: int
     threads: int
-    columns: list[str]
     label_arg: str | list[str] | None
     label_separator: str | None
     ref: Callable[[int], SampleRef]
@@ -539,10 +547,6 @@ def _membership(context: _Context, stats: LabelStats | None) -> npt.NDArray[np.b
         else:
             member[rows, encoded] = True
     return member
-
-
-def _count(n: int, word: str, words: str | None = None) -> str:
-    return f"{n:,} {word if n == 1 else words or word + 's'}"
 
 
 def _summary(context: _Context, report: DataReport, stats: LabelStats | None) -> str:
@@ -642,7 +646,7 @@ def _samples(
             members = np.flatnonzero(membership[:, c] & readable)
             chosen = context.rng.permutation(members)[: context.thumbnails]
             groups.append(
-                (str(name), _count(int(membership[:, c].sum()), "sample"), sorted(chosen.tolist()))
+                (str(name), counted(int(membership[:, c].sum()), "sample"), sorted(chosen.tolist()))
             )
     unlabelled = np.flatnonzero(
         readable
@@ -650,7 +654,7 @@ def _samples(
     )
     if len(unlabelled):
         chosen = context.rng.permutation(unlabelled)[: context.thumbnails * (1 if groups else 4)]
-        groups.append(("no label", _count(len(unlabelled), "sample"), sorted(chosen.tolist())))
+        groups.append(("no label", counted(len(unlabelled), "sample"), sorted(chosen.tolist())))
     pictures = context.pictures([g for _, _, rows in groups for g in rows])
     html = []
     for name, count, rows in groups:
@@ -692,7 +696,7 @@ def _images(context: _Context, images: npt.NDArray[np.bool_]) -> str:
     return (
         page.figure(
             svg,
-            f"{_count(int(images.sum()), 'image')}, {_count(len(sizes), 'distinct size')}",
+            f"{counted(int(images.sum()), 'image')}, {counted(len(sizes), 'distinct size')}",
             "sizes",
         )
         + f"<h3>Most common sizes</h3>{table}{extra}"
