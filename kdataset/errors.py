@@ -62,7 +62,7 @@ class ManifestError(ValueError):
         self.source = source
         where = f" {source}" if source else ""
         count = len(self.problems)
-        lines = [f"Invalid manifest{where}: {count} problem{'s' if count != 1 else ''} found."]
+        lines = [f"Invalid manifest{where}: {plural(count, 'problem')} found."]
         lines += [f"  - {p}" for p in self.problems[:_MAX_LISTED]]
         if count > _MAX_LISTED:
             lines.append(f"  ... and {count - _MAX_LISTED} more.")
@@ -193,9 +193,13 @@ def check_options(storage_options: object) -> dict[str, Any]:
     return dict(storage_options)
 
 
-def plural(count: int, word: str) -> str:
-    """`"1 row"`, `"2 rows"`."""
-    return f"{count} {word}{'' if count == 1 else 's'}"
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """`"1 row"`, `"1,257 rows"`; `words` for a plural not made with an s.
+
+    >>> plural(1, "copy", "copies"), plural(1_257, "problem"), plural(2, "class", "classes")
+    ('1 copy', '1,257 problems', '2 classes')
+    """
+    return f"{count:,} {word if count == 1 else words or word + 's'}"
 
 
 def listing(values: Iterable[object], limit: int = _MAX_LISTED) -> str:
@@ -205,15 +209,6 @@ def listing(values: Iterable[object], limit: int = _MAX_LISTED) -> str:
     if len(items) > limit:
         shown += f", ... ({len(items)} in all)"
     return shown
-
-
-def counted(n: int, word: str, words: str | None = None) -> str:
-    """`"1 problem"`, `"1,257 problems"`; `words` for a plural not made with an s.
-
-    >>> counted(1, "copy", "copies"), counted(1_257, "problem")
-    ('1 copy', '1,257 problems')
-    """
-    return f"{n:,} {word if n == 1 else words or word + 's'}"
 
 
 def one_of(values: Iterable[object]) -> str:

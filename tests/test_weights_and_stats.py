@@ -210,3 +210,9 @@ def test_label_stats_summary_of_one_class_names_it_once():
     assert (
         summary == "20 rows (samples 20), 1 class, 'bird' with 20 samples: no imbalance to measure"
     )
+
+
+def test_class_weights_name_the_classes_with_no_samples():
+    encoder = kd.LabelEncoder(classes=["cat", "dog", "owl"])
+    with pytest.raises(ValueError, match=r"Cannot weigh 2 classes with no samples: 'dog', 'owl'"):
+        kd.class_weights(["cat", "cat"], classes=encoder)

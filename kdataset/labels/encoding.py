@@ -633,7 +633,7 @@ def balanced_class_weights(
     empty = [encoder.classes[i] for i in np.flatnonzero(counts == 0)]
     if empty:
         raise ValueError(
-            f"Cannot weigh {plural(len(empty), 'class')} with no samples: {listing(empty)}"
+            f"Cannot weigh {plural(len(empty), 'class', 'classes')} with no samples: {listing(empty)}"
         )
     total, n = len(indices), encoder.num_classes
     return {i: total / (n * int(c)) for i, c in enumerate(counts)}

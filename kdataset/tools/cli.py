@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from kdataset import __version__
-from kdataset.errors import ManifestError, counted
+from kdataset.errors import ManifestError, plural
 from kdataset.labels.encoding import LabelEncoder
 from kdataset.loading.imaging import COLOR_MODES
 from kdataset.loading.loaders import ImageLoader, Interpolation, LoaderSpec
@@ -483,7 +483,7 @@ def _run_validate(args: argparse.Namespace) -> int:
     # Problems of the whole manifest (a missing column, the likely cause of missing files) first.
     problems = sorted(problems, key=lambda p: p.line is not None)
     messages = [_to_flags(p.message, args.flags) for p in problems]
-    table = Table(title=f"{counted(len(problems), 'problem')} in {args.manifest}")
+    table = Table(title=f"{plural(len(problems), 'problem')} in {args.manifest}")
     for name in ("where", "id", "column", "path", "problem"):
         table.add_column(name, overflow="fold")
     shown = len(problems) if args.all else _MAX_ROWS
@@ -494,7 +494,7 @@ def _run_validate(args: argparse.Namespace) -> int:
     hidden = kinds[shown:]
     if hidden:
         console.print(
-            f"... and {counted(len(hidden), 'more problem')} ({_kinds(hidden)}); "
+            f"... and {plural(len(hidden), 'more problem')} ({_kinds(hidden)}); "
             "pass --all to list every one"
         )
     if len(set(kinds)) > 1:
@@ -679,9 +679,9 @@ def _run_build(args: argparse.Namespace) -> int:
         table.add_row(str(index), name, f"{int(counts.get(name, 0)):,}")
     console = _console()
     console.print(table)
-    kinds = f"{len(classes):,} class{'es' if len(classes) != 1 else ''}"
+    kinds = plural(len(classes), "class", "classes")
     console.print(
-        f"{counted(len(frame), 'file')} in {kinds} written to {shown} (paths relative to its folder)"
+        f"{plural(len(frame), 'file')} in {kinds} written to {shown} (paths relative to its folder)"
     )
     learned = LabelEncoder().fit(classes).classes
     differs = (
@@ -746,13 +746,13 @@ def _run_cache(args: argparse.Namespace) -> int:
     shape = "x".join(map(str, report.shape)) or "scalar"
     rate = report.written / report.seconds if report.seconds > 0 else 0.0
     console.print(
-        f"{counted(report.samples, 'sample')} of {shape} {report.dtype} in {report.path} "
+        f"{plural(report.samples, 'sample')} of {shape} {report.dtype} in {report.path} "
         f"({report.nbytes:,} bytes): {report.written:,} written in {report.seconds:.1f} s "
         f"({rate:,.0f} samples/s)"
     )
     if report.failed:
         print(
-            f"kdataset cache: error: {counted(len(report.failed), 'sample')} did not load and "
+            f"kdataset cache: error: {plural(len(report.failed), 'sample')} did not load and "
             f"{'is' if len(report.failed) == 1 else 'are'} not in the cache; the first: "
             f"{report.failed[0]} (kdataset validate --deep lists them all)",
             file=sys.stderr,

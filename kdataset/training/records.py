@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kdataset.core.stream import BatchPlan
-from kdataset.errors import SampleError
+from kdataset.errors import SampleError, plural
 
 #: Epochs of served rows kept for `served_digest`.
 KEPT_EPOCHS = 2
@@ -107,7 +107,7 @@ class SkippedRecord:
         self._reported = len(self.samples)
         first = self.samples[-count]
         warnings.warn(
-            f"{count} sample{'s' if count != 1 else ''} could not be loaded and "
+            f"{plural(count, 'sample')} could not be loaded and "
             f"{'were' if count != 1 else 'was'} skipped (`on_error='skip'`); the first: "
             f"{first['line']}, path {first['path']!r}: {first['reason']}. "
             "`ds.skipped` lists them all.",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from kdataset.errors import ManifestError, Problem, SampleError, check_int, counted
+from kdataset.errors import ManifestError, Problem, SampleError, check_int, plural
 from kdataset.io.manifest import Manifest
 from kdataset.io.sources import is_url
 from kdataset.io.storage import read_object
@@ -147,9 +147,9 @@ class DataReport:
         across = sum(g.across for g in self.exact_duplicates)
         rows = ", ".join(f"{name} {n:,}" for name, n in self.rows.items())
         return (
-            f"{sum(self.rows.values()):,} rows ({rows}); {counted(problems, 'problem')}; the same "
-            f"file twice: {counted(within, 'group')} within a split, {across:,} across splits "
-            f"(leaks); {counted(len(self.near_duplicates), 'near copy', 'near copies')} across "
+            f"{sum(self.rows.values()):,} rows ({rows}); {plural(problems, 'problem')}; the same "
+            f"file twice: {plural(within, 'group')} within a split, {across:,} across splits "
+            f"(leaks); {plural(len(self.near_duplicates), 'near copy', 'near copies')} across "
             "splits (leaks)"
         )
 
@@ -627,7 +627,7 @@ def _cooccurrence(
     counts = Counter(per_row.tolist())
     caption = (
         "samples labelled with both classes (diagonal: with the class); labels per sample: "
-        + ", ".join(f"{n} label{'s' if n != 1 else ''}: {counts[n]:,}" for n in sorted(counts))
+        + ", ".join(f"{plural(n, 'label')}: {counts[n]:,}" for n in sorted(counts))
     )
     return page.figure(charts.cooccurrence(matrix, classes), caption, "cooccurrence")
 
@@ -646,7 +646,7 @@ def _samples(
             members = np.flatnonzero(membership[:, c] & readable)
             chosen = context.rng.permutation(members)[: context.thumbnails]
             groups.append(
-                (str(name), counted(int(membership[:, c].sum()), "sample"), sorted(chosen.tolist()))
+                (str(name), plural(int(membership[:, c].sum()), "sample"), sorted(chosen.tolist()))
             )
     unlabelled = np.flatnonzero(
         readable
@@ -654,7 +654,7 @@ def _samples(
     )
     if len(unlabelled):
         chosen = context.rng.permutation(unlabelled)[: context.thumbnails * (1 if groups else 4)]
-        groups.append(("no label", counted(len(unlabelled), "sample"), sorted(chosen.tolist())))
+        groups.append(("no label", plural(len(unlabelled), "sample"), sorted(chosen.tolist())))
     pictures = context.pictures([g for _, _, rows in groups for g in rows])
     html = []
     for name, count, rows in groups:
@@ -696,7 +696,7 @@ def _images(context: _Context, images: npt.NDArray[np.bool_]) -> str:
     return (
         page.figure(
             svg,
-            f"{counted(int(images.sum()), 'image')}, {counted(len(sizes), 'distinct size')}",
+            f"{plural(int(images.sum()), 'image')}, {plural(len(sizes), 'distinct size')}",
             "sizes",
         )
         + f"<h3>Most common sizes</h3>{table}{extra}"
